@@ -1,45 +1,48 @@
-# One command per task, the same for people and CI.
+# One command per task, the same for people and CI. Every target that needs the
+# virtualenv builds it first, so each works on a fresh clone.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup test lint typecheck unit plan plan-json serve demo bench clean
-
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+.PHONY: setup test lint typecheck unit plan plan-json demo bench clean
 
 # Installs the project (editable, so `components` imports when Pulumi runs infra/)
 # with the serving extra and the test tools, all pinned in pyproject.toml.
-setup: $(BIN)/python
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==0.13.8
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
-	$(BIN)/pyright --version >/dev/null
+	$(BIN)/pyright --version
+	touch $(STAMP)
 
-lint:
+setup: $(STAMP)
+
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint serving/Dockerfile
 
-typecheck:
+typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit:
+unit: $(STAMP)
 	$(BIN)/pytest -q
 
 # Everything CI checks: lint, types, and the whole test suite.
 test: lint typecheck unit
 
-plan:
+plan: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK)
 
-plan-json:
+plan-json: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK) --json
 
-demo:
+demo: $(STAMP)
 	$(BIN)/python -m serving.demo
 
-bench:
+bench: $(STAMP)
 	$(BIN)/python -m bench.serving
 
 clean:
