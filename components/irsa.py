@@ -1,0 +1,146 @@
+"""An IAM role that exactly one Kubernetes service account can assume (IRSA)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_KEY = re.compile(r"^[a-z0-9][-a-z0-9]{0,39}$")
+
+
+@dataclass(frozen=True)
+class ServiceAccountRoleArgs:
+    """Inputs of :class:`ServiceAccountRole`."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """ARN of the cluster's IAM OIDC provider (the federated principal). Required."""
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL (``https://oidc.eks...``; the scheme is optional).
+    Required."""
+    namespace: str
+    """Kubernetes namespace of the service account (a DNS label). Required."""
+    service_account: str
+    """Name of the service account (a DNS subdomain). Required."""
+    policy_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Managed policies to attach, keyed by a stable short key (``[a-z0-9-]``) that names
+    the attachment. Default none."""
+    inline_policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Inline policy JSON documents keyed by policy name (``[a-z0-9-]``). Default none."""
+    max_session_duration: int = 3600
+    """Longest session in seconds (3600 to 43200). Default 3600."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for the role. Default none."""
+
+
+def validate_service_account_role_args(args: ServiceAccountRoleArgs) -> list[str]:
+    """Return every problem with ``args`` (empty when valid)."""
+    problems: list[str] = []
+    if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
+        problems.append(f"namespace: {args.namespace!r} must be a DNS label ([a-z0-9-], <=63)")
+    if not isinstance(args.service_account, str) or not _DNS_SUBDOMAIN.match(args.service_account):
+        problems.append(
+            f"service_account: {args.service_account!r} must be a DNS subdomain ([a-z0-9-.])"
+        )
+    for label, keys in (
+        ("policy_arns", args.policy_arns),
+        ("inline_policies", args.inline_policies),
+    ):
+        for key in keys:
+            if not _KEY.match(key):
+                problems.append(f"{label}: key {key!r} must match [a-z0-9][-a-z0-9]{{0,39}}")
+    if not 3600 <= args.max_session_duration <= 43200:
+        problems.append(
+            f"max_session_duration: {args.max_session_duration} must be from 3600 to 43200"
+        )
+    return problems
+
+
+def issuer_host_path(issuer: str) -> str:
+    """Return the issuer without its scheme, as IAM condition keys spell it."""
+    return issuer.removeprefix("https://").removeprefix("http://").rstrip("/")
+
+
+def trust_policy(
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+) -> pulumi.Output[str]:
+    """Return the trust policy JSON pinned to one service account and the STS audience.
+
+    Built from Output combinators only: the condition keys depend on the issuer, which is
+    known only once the cluster exists.
+    """
+    host = pulumi.Output.from_input(oidc_issuer).apply(issuer_host_path)
+
+    def conditions(h: str) -> dict[str, Any]:
+        return {
+            f"{h}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+            f"{h}:aud": "sts.amazonaws.com",
+        }
+
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": host.apply(conditions)},
+                }
+            ],
+        }
+    )
+
+
+class ServiceAccountRole(pulumi.ComponentResource):
+    """An IAM role assumable only by ``system:serviceaccount:<namespace>:<name>``.
+
+    The trust policy uses ``StringEquals`` on both ``:sub`` and ``:aud``, so neither a
+    wildcard service account nor a token minted for another audience can assume it.
+    Raises ``ValueError`` naming every bad field of ``args``.
+    """
+
+    role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: ServiceAccountRoleArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        problems = validate_service_account_role_args(args)
+        if problems:
+            raise ValueError("invalid ServiceAccountRoleArgs: " + "; ".join(problems))
+        super().__init__("mlplatform:irsa:ServiceAccountRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=trust_policy(
+                args.oidc_provider_arn, args.oidc_issuer, args.namespace, args.service_account
+            ),
+            description=(f"IRSA role for service account {args.namespace}/{args.service_account}"),
+            max_session_duration=args.max_session_duration,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        for key, policy_arn in sorted(args.policy_arns.items()):
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{key}", role=role.name, policy_arn=policy_arn, opts=child
+            )
+        for key, document in sorted(args.inline_policies.items()):
+            aws.iam.RolePolicy(f"{name}-{key}", name=key, role=role.id, policy=document, opts=child)
+
+        self.role_arn = role.arn
+        self.role_name = role.name
+        self.register_outputs({"role_arn": self.role_arn, "role_name": self.role_name})

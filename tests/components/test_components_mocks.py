@@ -1,0 +1,216 @@
+"""The mock engine: what it records, what it computes, how runs start clean and fail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from infra.mocks import PlatformMocks, run_program
+
+
+class _Box(pulumi.ComponentResource):
+    """A tiny component with a nested component, for parent-tracking tests."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:test:Box", name, None, opts)
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block="10.1.0.0/16", opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs({})
+
+
+def _program() -> None:
+    outer = _Box("outer")
+    _Box("inner", opts=pulumi.ResourceOptions(parent=outer))
+    aws.s3.Bucket("loose")
+    pulumi.export("vpc_id", outer.vpc.id)
+    pulumi.export("token", pulumi.Output.secret("s3cr3t"))
+    pulumi.export("setting", pulumi.Config("mlplatform").get("setting"))
+
+
+def _run(**config: str):
+    return run_program(
+        _program,
+        project="mlplatform",
+        stack="dev",
+        config={"aws:region": "us-west-2", **{f"mlplatform:{k}": v for k, v in config.items()}},
+    )
+
+
+def test_records_custom_and_component_resources_with_parents_from_the_request() -> None:
+    run = _run()
+    by_name = {r.name: r for r in run.resources}
+    assert set(by_name) == {"outer", "outer-vpc", "inner", "inner-vpc", "loose"}
+    assert by_name["outer"].custom is False and by_name["outer-vpc"].custom is True
+    assert by_name["outer"].parent is None  # parented to the (unrecorded) root stack
+    assert by_name["loose"].parent is None
+    assert by_name["outer-vpc"].parent == by_name["outer"].urn
+    assert by_name["inner"].parent == by_name["outer"].urn
+    assert by_name["inner-vpc"].parent == by_name["inner"].urn
+    # Real-engine URN shape: the root stack type is not part of the type chain.
+    assert by_name["outer"].urn == "urn:pulumi:dev::mlplatform::mlplatform:test:Box::outer"
+    assert by_name["inner-vpc"].urn.endswith(
+        "mlplatform:test:Box$mlplatform:test:Box$aws:ec2/vpc:Vpc::inner-vpc"
+    )
+    assert by_name["outer-vpc"].inputs == {"cidrBlock": "10.1.0.0/16"}
+
+
+def test_outputs_keep_secretness_and_config_reaches_the_program() -> None:
+    run = _run(setting="first")
+    assert run.outputs["setting"] == "first"
+    assert run.outputs["token"] == "s3cr3t"
+    assert run.secret_outputs == {"token"}
+    assert re.fullmatch(r"vpc-[0-9a-f]{17}", run.outputs["vpc_id"])
+
+
+def test_runs_start_clean_and_are_reproducible() -> None:
+    first = _run(setting="a")
+    second = _run(setting="b")
+    assert second.outputs["setting"] == "b"
+    assert len(second.resources) == len(first.resources) == 5
+    assert [(r.urn, r.inputs) for r in first.resources] == [
+        (r.urn, r.inputs) for r in second.resources
+    ]
+    assert [r.name for r in first.resources] == [
+        "outer",
+        "outer-vpc",
+        "inner",
+        "inner-vpc",
+        "loose",
+    ]
+
+
+def test_program_errors_propagate_as_the_original_exception() -> None:
+    def failing() -> None:
+        _Box("half")
+        raise ValueError("bad setting: azCount")
+
+    with pytest.raises(ValueError, match="bad setting: azCount"):
+        run_program(failing, project="mlplatform", stack="dev", config={})
+
+    def failing_in_apply() -> None:
+        box = _Box("later")
+        pulumi.export("x", box.vpc.id.apply(lambda _: {}["missing"]))
+
+    with pytest.raises(KeyError, match="missing"):
+        run_program(failing_in_apply, project="mlplatform", stack="dev", config={})
+    # The engine is usable again afterwards.
+    assert len(_run().resources) == 5
+
+
+def test_unknown_data_source_names_the_token() -> None:
+    def program() -> None:
+        aws.ec2.get_vpc(default=True)
+
+    with pytest.raises(Exception, match=r"aws:ec2/getVpc:getVpc"):
+        run_program(program, project="mlplatform", stack="dev", config={})
+
+
+def test_resources_created_inside_apply_are_reported() -> None:
+    def program() -> None:
+        vpc = aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")
+        vpc.id.apply(lambda i: aws.ec2.Subnet("bad", vpc_id=i, cidr_block="10.0.0.0/24"))
+
+    run = run_program(program, project="mlplatform", stack="dev", config={})
+    assert [u.rsplit("::", 1)[1] for u in run.created_in_callbacks] == ["bad"]
+    assert _run().created_in_callbacks == []
+
+
+def test_eks_cluster_outputs_are_realistic() -> None:
+    def program() -> None:
+        c = aws.eks.Cluster(
+            "c",
+            name="ml",
+            role_arn="arn:aws:iam::123456789012:role/r",
+            vpc_config={"subnet_ids": []},
+        )
+        pulumi.export("endpoint", c.endpoint)
+        pulumi.export("ca", c.certificate_authority.apply(lambda ca: ca.data))
+        pulumi.export("issuer", c.identities.apply(lambda i: i[0].oidcs[0].issuer))  # type: ignore[index]
+        pulumi.export("arn", c.arn)
+
+    run = run_program(program, project="p", stack="s", config={"aws:region": "eu-west-1"})
+    out = run.outputs
+    assert re.fullmatch(
+        r"https://[0-9A-F]{32}\.gr7\.eu-west-1\.eks\.amazonaws\.com", out["endpoint"]
+    )
+    assert re.fullmatch(
+        r"https://oidc\.eks\.eu-west-1\.amazonaws\.com/id/[0-9A-F]{32}", out["issuer"]
+    )
+    assert base64.b64decode(out["ca"]).startswith(b"-----BEGIN CERTIFICATE-----")
+    assert out["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/ml"
+
+
+def test_policy_document_call_renders_iam_json() -> None:
+    mocks = PlatformMocks(region="us-west-2")
+    from pulumi.runtime.mocks import MockCallArgs
+
+    result, failures = mocks.call(
+        MockCallArgs(
+            token="aws:iam/getPolicyDocument:getPolicyDocument",
+            args={
+                "statements": [
+                    {
+                        "effect": "Allow",
+                        "actions": ["s3:GetObject"],
+                        "resources": ["arn:aws:s3:::b/*"],
+                        "principals": [{"type": "Service", "identifiers": ["eks.amazonaws.com"]}],
+                        "conditions": [
+                            {
+                                "test": "StringEquals",
+                                "variable": "aws:SourceAccount",
+                                "values": ["1"],
+                            }
+                        ],
+                    }
+                ]
+            },
+            provider="",
+        )
+    )
+    assert failures == []
+    assert json.loads(result["json"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*",
+                "Principal": {"Service": "eks.amazonaws.com"},
+                "Condition": {"StringEquals": {"aws:SourceAccount": "1"}},
+            }
+        ],
+    }
+
+
+def test_availability_zones_follow_the_region() -> None:
+    mocks = PlatformMocks(region="us-west-2")
+    from pulumi.runtime.mocks import MockCallArgs
+
+    result, _ = mocks.call(
+        MockCallArgs(
+            token="aws:index/getAvailabilityZones:getAvailabilityZones", args={}, provider=""
+        )
+    )
+    assert result["names"] == ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+    assert result["zoneIds"][0] == "usw2-az1"
+
+
+def test_preview_mode_runs() -> None:
+    run = run_program(_program, project="mlplatform", stack="dev", config={}, preview=True)
+    assert len(run.resources) == 5
+
+
+def test_captured_resources_carry_their_mocked_id_and_state() -> None:
+    run = _run()
+    by_name = {r.name: r for r in run.resources}
+    vpc = by_name["outer-vpc"]
+    assert vpc.id == run.outputs["vpc_id"]
+    assert vpc.outputs["defaultSecurityGroupId"].startswith("sg-")
+    assert vpc.outputs["cidrBlock"] == "10.1.0.0/16"
+    assert by_name["outer"].id is None and by_name["outer"].outputs == {}

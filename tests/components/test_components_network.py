@@ -1,0 +1,177 @@
+"""Network on the mock engine: zones, subnets, NAT strategy, flow logs, endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from components.network import Network, NetworkArgs, subnet_cidrs
+from infra.mocks import ProgramRun, hex_digest, run_program
+
+DEV = NetworkArgs(
+    cluster_name="ml-dev", az_count=2, nat_strategy="single", cidr_block="10.20.0.0/16"
+)
+PROD = NetworkArgs(
+    cluster_name="ml-prod",
+    az_count=3,
+    nat_strategy="per_az",
+    flow_log_retention_days=365,
+    tags={"env": "prod"},
+)
+
+
+def _plan(args: NetworkArgs) -> ProgramRun:
+    def program() -> None:
+        Network("net", args)
+
+    return run_program(program, project="mlplatform", stack="t", config={"aws:region": "us-west-2"})
+
+
+@pytest.fixture(scope="module", params=[DEV, PROD], ids=["dev", "prod"])
+def case(request: pytest.FixtureRequest) -> tuple[NetworkArgs, ProgramRun]:
+    return request.param, _plan(request.param)
+
+
+def _subnets(run: ProgramRun, role: str) -> list[dict]:
+    return [r.inputs for r in run.by_type("aws:ec2/subnet:Subnet") if f"-{role}-" in r.name]
+
+
+def test_subnets_per_zone_with_load_balancer_and_discovery_tags(case) -> None:
+    args, run = case
+    public, private = _subnets(run, "public"), _subnets(run, "private")
+    assert len(public) == len(private) == args.az_count
+    zones = [s["availabilityZone"] for s in private]
+    assert zones == [f"us-west-2{x}" for x in "abc"[: args.az_count]]
+    discovery = f"kubernetes.io/cluster/{args.cluster_name}"
+    for s in public:
+        assert s["tags"]["kubernetes.io/role/elb"] == "1"
+        assert s["tags"][discovery] == "shared"
+        assert s["mapPublicIpOnLaunch"] is False
+    for s in private:
+        assert s["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert s["tags"][discovery] == "shared"
+        assert s["mapPublicIpOnLaunch"] is False
+    vpc = ipaddress.IPv4Network(run.by_type("aws:ec2/vpc:Vpc")[0].inputs["cidrBlock"])
+    nets = [ipaddress.IPv4Network(s["cidrBlock"]) for s in public + private]
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+
+
+def test_nat_strategy(case) -> None:
+    args, run = case
+    nats = run.by_type("aws:ec2/natGateway:NatGateway")
+    assert len(nats) == (3 if args.nat_strategy == "per_az" else 1)
+    assert len(run.by_type("aws:ec2/eip:Eip")) == len(nats)
+    nat_ids = set()
+    for rt in run.by_type("aws:ec2/routeTable:RouteTable"):
+        if "-private-" in rt.name:
+            (route,) = rt.inputs["routes"]
+            assert route["cidrBlock"] == "0.0.0.0/0"
+            nat_ids.add(route["natGatewayId"])
+    assert len(nat_ids) == len(nats)
+
+
+def test_flow_logs_with_retention_and_least_privilege_role(case) -> None:
+    args, run = case
+    (group,) = run.by_type("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["retentionInDays"] == args.flow_log_retention_days
+    (flow,) = run.by_type("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL"
+    assert flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    assert flow.inputs["logDestination"].endswith(f":log-group:{group.inputs['name']}")
+    (role,) = run.by_type("aws:iam/role:Role")
+    assert flow.inputs["iamRoleArn"].startswith(f"arn:aws:iam::123456789012:role/{role.name}-")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    (policy,) = run.by_type("aws:iam/rolePolicy:RolePolicy")
+    (stmt,) = json.loads(policy.inputs["policy"])["Statement"]
+    assert "*" not in json.dumps(stmt["Action"])
+    assert all(r.startswith(flow.inputs["logDestination"]) for r in stmt["Resource"])
+    assert not run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+
+
+def test_default_security_group_has_no_rules_and_s3_endpoint_on_private_tables(case) -> None:
+    _, run = case
+    (sg,) = run.by_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert sg.inputs["ingress"] == [] and sg.inputs["egress"] == []
+    (endpoint,) = run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    private_rt_ids = {
+        "rtb-" + hex_digest(f"{r.type}::{r.name}", 17)
+        for r in run.by_type("aws:ec2/routeTable:RouteTable")
+        if "-private-" in r.name
+    }
+    assert set(endpoint.inputs["routeTableIds"]) == private_rt_ids
+
+
+def test_every_child_is_parented_to_the_component_and_nothing_is_made_in_apply(case) -> None:
+    _, run = case
+    (component,) = run.by_type("mlplatform:network:Network")
+    assert component.parent is None
+    assert all(r.parent == component.urn for r in run.resources if r is not component)
+    assert all(r.name.startswith("net-") for r in run.resources if r is not component)
+
+
+def test_subnet_cidrs_are_stable_per_zone_key() -> None:
+    # Zone b keeps its ranges whether or not zone a exists.
+    assert subnet_cidrs("10.0.0.0/16", "b") == ("10.0.228.0/22", "10.0.32.0/19")
+    assert subnet_cidrs("10.0.0.0/16", "a") == ("10.0.224.0/22", "10.0.0.0/19")
+    run = run_program(
+        lambda: Network(
+            "net",
+            NetworkArgs(
+                cluster_name="c", az_count=2, availability_zones=("us-west-2b", "us-west-2c")
+            ),
+        ),
+        project="mlplatform",
+        stack="t",
+        config={},
+    )
+    cidrs = {r.name: r.inputs["cidrBlock"] for r in run.by_type("aws:ec2/subnet:Subnet")}
+    assert cidrs["net-private-b"] == "10.0.32.0/19"
+    assert cidrs["net-public-c"] == subnet_cidrs("10.0.0.0/16", "c")[0]
+
+
+def test_public_ip_on_public_subnets_only_when_asked() -> None:
+    args = NetworkArgs(cluster_name="c", az_count=2, map_public_ip_on_launch=True)
+    run = _plan(args)
+    assert all(s["mapPublicIpOnLaunch"] is True for s in _subnets(run, "public"))
+    assert all(s["mapPublicIpOnLaunch"] is False for s in _subnets(run, "private"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cluster_name", ""),
+        ("cidr_block", "10.0.0.0/8"),
+        ("cidr_block", "8.8.0.0/16"),
+        ("cidr_block", "not-a-cidr"),
+        ("az_count", 1),
+        ("az_count", 7),
+        ("nat_strategy", "none"),
+        ("flow_log_retention_days", 10),
+        ("availability_zones", ("us-west-2a",)),
+    ],
+)
+def test_invalid_args_are_rejected_naming_the_field(field: str, value: object) -> None:
+    base = {"cluster_name": "c", "az_count": 2}
+    args = NetworkArgs(**{**base, field: value})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=field):
+        Network("net", args)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    args = NetworkArgs(cluster_name="c", az_count=9, nat_strategy="x", flow_log_retention_days=2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as err:
+        Network("net", args)
+    for name in ("az_count", "nat_strategy", "flow_log_retention_days"):
+        assert name in str(err.value)
+
+
+def test_region_with_too_few_zones_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="az_count: 5 but the region has only 4 zones"):
+        _plan(NetworkArgs(cluster_name="c", az_count=5))
