@@ -57,7 +57,9 @@ class ClusterArgs:
     False: private endpoint only."""
     public_access_cidrs: Sequence[str] = ()
     """CIDRs allowed to reach a public endpoint; required and non-empty when
-    ``endpoint_public_access`` is set, 0.0.0.0/0 refused. Default none."""
+    ``endpoint_public_access`` is set. A world-open range is accepted here and stopped by
+    the policy pack (rule ``eks-public-endpoint``), so the finding names the rule. Default
+    none."""
     private_access_cidrs: Sequence[str] = ()
     """CIDRs inside the network (VPN, CI runners) allowed to reach the private endpoint
     on 443, beyond the nodes. Default none."""
@@ -77,7 +79,7 @@ def access_entry_key(role_arn: str) -> str:
     return f"{role}-{hashlib.sha256(role_arn.encode()).hexdigest()[:6]}"
 
 
-def _cidr_problems(label: str, cidrs: Sequence[str]) -> list[str]:
+def _cidr_problems(label: str, cidrs: Sequence[str], *, allow_world: bool = False) -> list[str]:
     problems: list[str] = []
     for cidr in cidrs:
         try:
@@ -85,7 +87,7 @@ def _cidr_problems(label: str, cidrs: Sequence[str]) -> list[str]:
         except ValueError:
             problems.append(f"{label}: {cidr!r} is not a CIDR (e.g. 203.0.113.0/24)")
             continue
-        if net.prefixlen == 0:
+        if net.prefixlen == 0 and not allow_world:
             problems.append(f"{label}: {cidr!r} opens the endpoint to the whole internet")
     return problems
 
@@ -122,7 +124,7 @@ def validate_cluster_args(args: ClusterArgs) -> list[str]:
         )
     if not args.endpoint_public_access and args.public_access_cidrs:
         problems.append("public_access_cidrs: only allowed with endpoint_public_access=True")
-    problems += _cidr_problems("public_access_cidrs", args.public_access_cidrs)
+    problems += _cidr_problems("public_access_cidrs", args.public_access_cidrs, allow_world=True)
     problems += _cidr_problems("private_access_cidrs", args.private_access_cidrs)
     if args.log_retention_days not in LOG_RETENTION_DAYS:
         problems.append(

@@ -248,7 +248,7 @@ def test_add_node_addons_twice_is_refused() -> None:
         ({"addon_versions": {**ADDONS, "istio": "v1.0.0-eksbuild.1"}}, "addon_versions"),
         ({"endpoint_public_access": True, "public_access_cidrs": []}, "public_access_cidrs"),
         (
-            {"endpoint_public_access": True, "public_access_cidrs": ["0.0.0.0/0"]},
+            {"endpoint_public_access": True, "public_access_cidrs": ["10.0.0.0/33"]},
             "public_access_cidrs",
         ),
         ({"public_access_cidrs": ["203.0.113.0/24"]}, "public_access_cidrs"),
