@@ -8,6 +8,7 @@ URN as sent by the SDK) plus the stack outputs with their secretness preserved.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -459,6 +460,21 @@ def _resolve_output(value: Any) -> tuple[Any, bool]:
     return resolved, is_secret
 
 
+def ensure_event_loop() -> None:
+    """Give the main thread a usable event loop for the mock engine.
+
+    ``asyncio.run`` (used by other code in the same process, e.g. a test suite) leaves the
+    thread with no loop, and Pulumi's runtime needs one.
+    """
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop = policy.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        policy.set_event_loop(policy.new_event_loop())
+
+
 def run_program(
     program: Callable[[], object],
     *,
@@ -476,6 +492,7 @@ def run_program(
     so runs may follow each other in one process. An exception raised by the program (or
     inside one of its outputs) propagates unchanged.
     """
+    ensure_event_loop()
     region = config.get("aws:region", DEFAULT_REGION)
     mocks = PlatformMocks(region=region)
     monitor = _RecordingMonitor(mocks, project=project, stack=stack)

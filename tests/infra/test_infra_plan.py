@@ -1,0 +1,277 @@
+"""The offline plan: both stacks plan clean and show the platform's safety facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from infra.mocks import run_program
+from infra.plan import (
+    MASK,
+    PlanInputError,
+    PlanResult,
+    exit_status,
+    load_stack_config,
+    main,
+    render_text,
+    run_plan,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+NVIDIA_AMIS = {"AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"}
+
+
+def plan_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run(
+        [sys.executable, "-m", "infra.plan", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def of_type(document: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
+    return [r for r in document["resources"] if r["type"] == type_token]
+
+
+def assert_platform_facts(document: dict[str, Any], *, zones: int, nats: int) -> None:
+    """The facts every stack must show, read from the plan's JSON document."""
+    (cluster,) = of_type(document, "aws:eks/cluster:Cluster")
+    inputs = cluster["inputs"]
+    encryption = inputs["encryptionConfig"]
+    assert encryption["resources"] == ["secrets"]
+    assert encryption["provider"]["keyArn"].startswith("arn:aws:kms:")
+    assert sorted(inputs["enabledClusterLogTypes"]) == sorted(
+        ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    )
+    subnets = of_type(document, "aws:ec2/subnet:Subnet")
+    private = [s for s in subnets if "kubernetes.io/role/internal-elb" in s["inputs"]["tags"]]
+    assert len({s["inputs"]["availabilityZone"] for s in private}) == zones
+    assert len(of_type(document, "aws:ec2/natGateway:NatGateway")) == nats
+
+    groups = {
+        g["inputs"]["labels"]["mlplatform.io/pool"]: g["inputs"]
+        for g in of_type(document, "aws:eks/nodeGroup:NodeGroup")
+    }
+    assert set(groups) == {"system", "gpu", "spot"}
+    gpu = groups["gpu"]
+    assert gpu["amiType"] in NVIDIA_AMIS
+    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in gpu["taints"]
+    assert groups["spot"]["capacityType"] == "SPOT"
+    assert len(groups["spot"]["instanceTypes"]) >= 3
+    assert groups["system"]["capacityType"] == "ON_DEMAND"
+
+    templates = {t["urn"]: t for t in of_type(document, "aws:ec2/launchTemplate:LaunchTemplate")}
+    assert len(templates) == 3
+    for template in templates.values():
+        assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
+    assert not [v for v in document["violations"] if v["level"] == "mandatory"]
+
+
+@pytest.fixture(scope="module")
+def dev_plan() -> PlanResult:
+    return run_plan("dev", root=ROOT)
+
+
+def test_prod_plans_clean_from_the_command_line() -> None:
+    result = plan_subprocess("--stack", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["project"], document["stack"]) == ("mlplatform", "prod")
+    assert_platform_facts(document, zones=3, nats=3)
+    (cluster,) = of_type(document, "aws:eks/cluster:Cluster")
+    assert cluster["inputs"]["vpcConfig"]["endpointPublicAccess"] is False
+    assert document["outputs"]["kubeconfig"] == MASK
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_plans_clean(dev_plan: PlanResult) -> None:
+    document = json.loads(json.dumps(dev_plan.to_json()))
+    assert exit_status(dev_plan) == 0
+    assert_platform_facts(document, zones=2, nats=1)
+    (cluster,) = of_type(document, "aws:eks/cluster:Cluster")
+    vpc = cluster["inputs"]["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    (gpu,) = [g for g in of_type(document, "aws:eks/nodeGroup:NodeGroup") if "gpu" in g["name"]]
+    assert gpu["inputs"]["scalingConfig"]["minSize"] == 0
+
+
+def test_json_document_shape(dev_plan: PlanResult) -> None:
+    document = dev_plan.to_json()
+    assert set(document) == {"project", "stack", "resources", "outputs", "violations"}
+    for resource in document["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+    urns = {r["urn"] for r in document["resources"]}
+    assert all(r["parent"] is None or r["parent"] in urns for r in document["resources"])
+    outputs = document["outputs"]
+    for key in ("clusterName", "clusterEndpoint", "oidcProviderArn", "vpcId", "kubeconfig"):
+        assert outputs[key], key
+    assert outputs["kubeconfig"] == MASK
+    assert set(outputs["nodeGroupNames"]) == {"system", "gpu", "spot"}
+    assert len(outputs["privateSubnetIds"]) == 2
+    # The k8s provider's kubeconfig is a secret input: masked, never printed.
+    (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert provider["inputs"]["kubeconfig"] == MASK
+    assert "BEGIN CERTIFICATE" not in json.dumps(document)
+
+
+def test_text_output_is_a_tree_with_counts_and_findings(dev_plan: PlanResult) -> None:
+    text = render_text(dev_plan)
+    lines = text.splitlines()
+    cluster_line = next(i for i, line in enumerate(lines) if "mlplatform:cluster:Cluster" in line)
+    child = lines[cluster_line + 1]
+    indent = len(lines[cluster_line]) - len(lines[cluster_line].lstrip())
+    assert len(child) - len(child.lstrip()) > indent
+    assert "   3  aws:eks/nodeGroup:NodeGroup" in text
+    assert "Policy: 0 mandatory" in text
+    assert 'kubeconfig: "[secret]"' in text
+
+
+def test_a_bad_stack_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.broken.yaml"
+    stack_file.write_text(
+        (ROOT / "Pulumi.dev.yaml").read_text().replace("azCount: 2", "azCount: 9")
+    )
+    result = plan_subprocess("--config-file", str(stack_file))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "mlplatform:azCount: 9 is outside 2..6" in lines[0]
+
+
+def test_unknown_stack_names_the_allowed_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", "staging"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown stack 'staging'" in err and "dev, prod" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--stack"])
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("config: [1, 2\n", "not valid YAML (line"),
+        ("- a\n- b\n", "must be a YAML mapping"),
+        ("config: 3\n", "'config' must be a mapping"),
+        ("config:\n  a:b:c: 1\n", "must look like 'ns:name'"),
+    ],
+)
+def test_malformed_stack_files_are_usage_errors(tmp_path: Path, text: str, expected: str) -> None:
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(text)
+    with pytest.raises(PlanInputError, match=expected.replace("(", r"\(")):
+        load_stack_config(None, stack_file, root=ROOT)
+
+
+def test_stack_name_from_the_config_file_name(tmp_path: Path) -> None:
+    named = tmp_path / "Pulumi.qa.yaml"
+    named.write_text("config:\n  mlplatform:azCount: 4\n")
+    assert load_stack_config(None, named, root=ROOT).stack == "qa"
+    other = tmp_path / "settings.yaml"
+    other.write_text("config: {}\n")
+    assert load_stack_config(None, other, root=ROOT).stack == "dev"
+    assert load_stack_config("prod", other, root=ROOT).stack == "prod"
+
+
+def test_defaults_fill_structured_objects_by_path(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.qa.yaml"
+    stack_file.write_text("config:\n  mlplatform:nodeGroups:\n    gpu:\n      maxSize: 5\n")
+    values = load_stack_config(None, stack_file, root=ROOT).values
+    groups = json.loads(values["mlplatform:nodeGroups"])
+    assert groups["gpu"]["maxSize"] == 5
+    assert groups["gpu"]["minSize"] == 0  # from Pulumi.yaml
+    assert groups["spot"]["capacityType"] == "SPOT"
+    assert values["mlplatform:azCount"] == "3"
+    assert json.loads(values["mlplatform:publicAccessCidrs"]) == []
+
+
+def _secret_program() -> None:
+    token = pulumi.Config().require_secret("alertToken")
+    aws.ssm.Parameter("alert-token", type="SecureString", value=token)
+    pulumi.export("alertToken", token)
+    pulumi.export("plain", "visible")
+
+
+def test_secure_values_become_masked_placeholders(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.qa.yaml"
+    stack_file.write_text(
+        "config:\n  aws:region: us-west-2\n"
+        "  mlplatform:alertToken:\n    secure: AAABAJciphertextQQ==\n"
+    )
+    config = load_stack_config(None, stack_file, root=ROOT)
+    assert config.values["mlplatform:alertToken"] == "[secret:mlplatform:alertToken]"
+    assert config.secret_keys == ("mlplatform:alertToken",)
+    result = run_plan(None, stack_file, program=_secret_program, root=ROOT)
+    assert result.run.outputs["alertToken"] == "[secret:mlplatform:alertToken]"
+    document = result.to_json()
+    assert document["outputs"] == {"alertToken": MASK, "plain": "visible"}
+    (parameter,) = [r for r in document["resources"] if r["type"] == "aws:ssm/parameter:Parameter"]
+    assert parameter["inputs"]["value"] == MASK
+    printed = json.dumps(document) + render_text(result)
+    assert "ciphertext" not in printed
+    assert "[secret:mlplatform:alertToken]" not in printed
+
+
+def _unsafe_program() -> None:
+    aws.eks.Cluster(
+        "open",
+        role_arn="arn:aws:iam::123456789012:role/eks",
+        vpc_config={"subnet_ids": ["subnet-1"], "endpoint_public_access": True},
+    )
+
+
+def test_an_unsafe_program_exits_1() -> None:
+    result = run_plan("dev", program=_unsafe_program, root=ROOT)
+    assert exit_status(result) == 1
+    mandatory = [v for v in result.violations if v.level == "mandatory"]
+    assert mandatory and all(v.urn.endswith("::open") for v in mandatory)
+    assert "Policy: " in render_text(result) and "[mandatory]" in render_text(result)
+
+
+@pytest.fixture
+def in_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.chdir(ROOT)
+    saved = list(sys.path)
+    yield
+    sys.path[:] = saved
+
+
+@pytest.mark.usefixtures("in_root")
+def test_the_language_host_entry_point_runs_the_program() -> None:
+    """Run ``infra/`` the way Pulumi's language host does (a script named __main__)."""
+    config = load_stack_config("prod", root=ROOT)
+    run = run_program(
+        lambda: runpy.run_path("infra", run_name="__main__"),
+        project=config.project,
+        stack=config.stack,
+        config=config.values,
+    )
+    assert run.outputs["clusterName"] == "mlplatform-prod"
+    assert "kubeconfig" in run.secret_outputs
+    assert len(run.by_type("aws:eks/nodeGroup:NodeGroup")) == 3
+    assert run.created_in_callbacks == []
