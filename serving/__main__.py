@@ -1,0 +1,129 @@
+"""``python -m serving``: load the models, then serve them with uvicorn until SIGTERM.
+
+Shutdown order on SIGTERM/SIGINT (uvicorn's own handling would close the listener
+first): readiness turns 503 and admission stops at once (new requests get 503
+``draining``), the queues are flushed, in-flight requests finish within
+``--drain-timeout-s``, and only then does uvicorn close the listener and exit 0.
+A second signal forces an immediate exit.
+
+Exit status: 0 after a drain, 1 if a model cannot be loaded or the port cannot be
+bound, 2 for a bad flag or environment variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Generator, Sequence
+
+import uvicorn
+
+from serving.settings import Settings, SettingsError, parse_settings
+from serving.tracing import configure_logging
+
+log = logging.getLogger("serving")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with its signal capture disabled: we order the shutdown ourselves."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _serve(server: _Server) -> None:
+    from serving.app import ServiceState
+
+    loop = asyncio.get_running_loop()
+    state: ServiceState = server.config.app.state.service  # type: ignore[attr-defined]
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def drain_then_exit() -> None:
+        try:
+            await state.drain()
+        finally:
+            server.should_exit = True
+
+    def on_signal(signum: int) -> None:
+        if tasks or server.should_exit:
+            log.warning("second signal: exiting now", extra={"signal": signum})
+            server.should_exit = server.force_exit = True
+            return
+        log.info("signal received: draining", extra={"signal": signum})
+        task = loop.create_task(drain_then_exit())
+        tasks.add(task)  # keep a reference; the set is cleared only at exit
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await server.serve()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def build_server(settings: Settings) -> _Server:
+    """Load every model in ``settings`` and wrap the app in a uvicorn server (not started).
+
+    Raises ``serving.model.ModelLoadError`` if a model cannot be loaded.
+    """
+    from serving.app import create_app
+    from serving.model import load_model
+
+    models = []
+    for spec in settings.models:
+        log.info("loading model", extra={"model": spec.name, "uri": spec.uri})
+        model = load_model(spec.name, spec.uri)
+        try:
+            model.warm_up()
+        except Exception as exc:  # a model may legitimately refuse neutral values
+            log.warning("warm-up predict failed", extra={"model": spec.name, "error": str(exc)})
+        log.info("model loaded", extra={"model": model.name, "version": model.version})
+        models.append(model)
+    app = create_app(models, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        # Our drain has already waited for in-flight work; this only bounds the close.
+        timeout_graceful_shutdown=5,
+    )
+    return _Server(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the service; return the process exit status (see the module doc)."""
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except SettingsError as exc:
+        print(f"python -m serving: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    # A production server makes no outbound calls of its own; users may opt back in.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from serving.model import ModelLoadError
+
+    try:
+        server = build_server(settings)
+    except ModelLoadError as exc:
+        log.error("cannot load model", extra={"error": str(exc)})
+        return 1
+    loop_factory = server.config.get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve(server))
+    return 0 if server.started or server.should_exit else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,410 @@
+"""The ASGI app: Open Inference Protocol (V2) and MLflow routes in front of one batcher per model.
+
+The HTTP layer only translates: it reads the body (bounded), decodes and validates
+it against the model's signature (``serving.protocol``), submits one prepared item
+to the model's ``Batcher`` and maps the outcome to a status code. The lifespan owns
+the batchers: it starts them, and on shutdown (or ``ServiceState.drain`` on SIGTERM)
+stops admission, flushes the queues and lets in-flight work finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from serving.batching import (
+    Batcher,
+    BatchingError,
+    BatchPolicy,
+    DeadlineExceeded,
+    Draining,
+    OutputMismatch,
+    QueueFull,
+)
+from serving.metrics import CONTENT_TYPE, UNKNOWN_MODEL, ServiceMetrics
+from serving.model import Model, PreparedItem
+from serving.protocol import (
+    Decoded,
+    Prediction,
+    ProtocolError,
+    decode_mlflow_request,
+    decode_v2_request,
+    encode_mlflow_response,
+    encode_v2_response,
+    model_metadata,
+    server_metadata,
+)
+from serving.settings import Settings
+from serving.tracing import Tracing, trace_id_of
+
+log = logging.getLogger("serving")
+TIMEOUT_HEADER = "x-request-timeout-ms"
+MAX_TIMEOUT_MS = 600_000
+
+
+class HttpError(Exception):
+    """An error answer: status, client-safe message and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serialise ``body`` with orjson (numpy arrays included) into a JSON response."""
+    content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """Return ``{"error": message}`` with ``status``."""
+    return json_response({"error": message}, status, headers)
+
+
+class ServiceState:
+    """Models, their batchers and the service's lifecycle (started, draining, in flight)."""
+
+    def __init__(self, models: Sequence[Model], settings: Settings, tracing: Tracing) -> None:
+        if not models:
+            raise ValueError("at least one model is required")
+        self.models = {m.name: m for m in models}
+        self.default = models[0].name
+        self.settings = settings
+        self.tracing = tracing
+        self.metrics = ServiceMetrics()
+        policy = BatchPolicy(
+            max_batch_size=settings.max_batch_size,
+            max_batch_delay_s=settings.max_batch_delay_ms / 1000.0,
+            max_queue=settings.max_queue,
+            workers=settings.workers,
+        )
+        self.batchers: dict[str, Batcher[PreparedItem, Prediction]] = {
+            m.name: Batcher(
+                m.name,
+                self._handler(m),
+                policy,
+                size_of=_rows_of,
+                observer=self.metrics.observer(m.name),
+            )
+            for m in models
+        }
+        self.started = False
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._drain_task: asyncio.Task[None] | None = None
+
+    def _handler(self, model: Model) -> Callable[[Sequence[PreparedItem]], list[Prediction]]:
+        tracing = self.tracing
+
+        def handle(items: Sequence[PreparedItem]) -> list[Prediction]:
+            contexts = [it.trace_context for it in items]
+            with tracing.batch_span(model.name, contexts, sum(it.rows for it in items)):
+                return model.predict_batch(items)
+
+        return handle
+
+    @property
+    def ready(self) -> bool:
+        """True once the batchers run and until draining starts."""
+        return self.started and not self.draining
+
+    async def start(self) -> None:
+        """Start every batcher (from the running loop)."""
+        for batcher in self.batchers.values():
+            await batcher.start()
+        self.started = True
+
+    async def drain(self) -> None:
+        """Stop admission, flush the queues and wait for in-flight requests (idempotent).
+
+        Bounded by ``settings.drain_timeout_s`` overall; work still running after that
+        is abandoned by the caller's shutdown.
+        """
+        if self._drain_task is None:
+            self._drain_task = asyncio.ensure_future(self._drain())
+        await asyncio.shield(self._drain_task)
+
+    async def _drain(self) -> None:
+        self.draining = True
+        timeout = self.settings.drain_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        log.info("draining", extra={"timeout_s": timeout, "in_flight": self.in_flight})
+        results = await asyncio.gather(
+            *(b.drain(timeout) for b in self.batchers.values()), return_exceptions=True
+        )
+        for name, result in zip(self.batchers, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("drain failed", exc_info=result, extra={"model": name})
+        # Answers are written after the batcher resolves them; wait for those too.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
+        log.info("drained", extra={"in_flight": self.in_flight})
+
+    def model(self, name: str, version: str | None = None) -> Model:
+        """Return the served model ``name`` (at ``version`` if given) or raise a 404."""
+        model = self.models.get(name)
+        if model is None:
+            raise HttpError(
+                404, f"model {name!r} is not served; known models: {', '.join(self.models)}"
+            )
+        if version is not None and version != model.version:
+            raise HttpError(
+                404, f"model {name!r} has no version {version!r}; served version: {model.version}"
+            )
+        return model
+
+
+def _rows_of(item: PreparedItem) -> int:
+    return item.rows
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, f"request body of {declared} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_content_type(request: Request) -> None:
+    raw = request.headers.get("content-type")
+    if raw is None:
+        return  # lenient: a body without a declared type is tried as JSON
+    media = raw.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HttpError(415, f"Content-Type {media!r} is not supported; use application/json")
+
+
+def _timeout_s(request: Request, default_ms: int) -> float:
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return default_ms / 1000.0
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
+        raise HttpError(
+            400, f"header X-Request-Timeout-Ms must be an integer in 1..{MAX_TIMEOUT_MS}"
+        )
+    return int(raw) / 1000.0
+
+
+def _prediction_error(model: Model, exc: Exception) -> HttpError:
+    if isinstance(exc, QueueFull):
+        retry = str(max(1, math.ceil(exc.retry_after_s)))
+        return HttpError(
+            429, f"model {model.name!r} queue is full; retry later", {"Retry-After": retry}
+        )
+    if isinstance(exc, Draining):
+        return HttpError(503, "draining")
+    if isinstance(exc, DeadlineExceeded):
+        return HttpError(504, f"deadline exceeded for model {model.name!r}")
+    if isinstance(exc, OutputMismatch | BatchingError):
+        log.error("batch failed", extra={"model": model.name, "error": str(exc)})
+        return HttpError(500, str(exc))
+    # Bisection has isolated this request, so a value/type error is about its data.
+    if isinstance(exc, ValueError | TypeError) or type(exc).__name__ == "MlflowException":
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        return HttpError(400, f"model {model.name!r} rejected the input: {first}")
+    log.error("predict failed", exc_info=exc, extra={"model": model.name})
+    return HttpError(500, "prediction failed")
+
+
+Codec = Callable[[Any, Model], Decoded]
+Encoder = Callable[[Model, Decoded, Prediction], Any]
+
+
+async def _predict(
+    state: ServiceState, request: Request, model_name: str, version: str | None,
+    endpoint: str, decode: Codec, encode: Encoder,
+) -> Response:  # fmt: skip
+    started = time.perf_counter()
+    label, status, rows, trace_id = UNKNOWN_MODEL, 500, 0, None
+    headers: dict[str, str] | None = None
+    state.in_flight += 1
+    state._idle.clear()
+    try:
+        model = state.model(model_name, version)
+        label = model.name
+        if not state.ready:
+            raise HttpError(503, "draining" if state.draining else "not ready")
+        _check_content_type(request)
+        body = await read_body(request, state.settings.max_body_bytes)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HttpError(400, f"malformed JSON body: {exc}") from None
+        decoded = decode(parsed, model)
+        rows = decoded.rows
+        deadline = time.monotonic() + _timeout_s(request, state.settings.request_timeout_ms)
+        attrs = {"model": model.name, "endpoint": endpoint}
+        with state.tracing.request_span(endpoint, request.headers, attrs) as span:
+            trace_id = trace_id_of(span)
+            item = PreparedItem(decoded.columns, decoded.rows, span.get_span_context())
+            try:
+                prediction = await state.batchers[model.name].submit(item, deadline=deadline)
+            except Exception as exc:
+                raise _prediction_error(model, exc) from None
+        status = 200
+        return json_response(encode(model, decoded, prediction))
+    except ProtocolError as exc:
+        status = 400
+        return error_response(400, str(exc))
+    except HttpError as exc:
+        status, headers = exc.status, exc.headers
+        return error_response(exc.status, exc.message, exc.headers)
+    except asyncio.CancelledError:
+        status = 499  # the client went away; recorded under nginx's code for it
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"model": label, "endpoint": endpoint})
+        return error_response(500, "internal server error", headers)
+    finally:
+        state.in_flight -= 1
+        if state.in_flight == 0:
+            state._idle.set()
+        elapsed = time.perf_counter() - started
+        state.metrics.observe_request(label, endpoint, status, elapsed)
+        if state.settings.access_log:
+            log.info(
+                "request",
+                extra={"model": label, "endpoint": endpoint, "status": status, "rows": rows,
+                       "latency_ms": round(elapsed * 1000, 3), "trace_id": trace_id},
+            )  # fmt: skip
+
+
+def _v2_decode(body: Any, model: Model) -> Decoded:
+    return decode_v2_request(body, model.inputs, [o.name for o in model.outputs])
+
+
+def _v2_encode(model: Model, decoded: Decoded, prediction: Prediction) -> Any:
+    return encode_v2_response(
+        model.name, model.version, decoded.request_id, prediction, decoded.outputs
+    )
+
+
+def _mlflow_decode(body: Any, model: Model) -> Decoded:
+    return decode_mlflow_request(body, model.inputs)
+
+
+def _mlflow_encode(model: Model, decoded: Decoded, prediction: Prediction) -> Any:
+    return encode_mlflow_response(prediction)
+
+
+def create_app(
+    models: Sequence[Model], settings: Settings, tracing: Tracing | None = None
+) -> Starlette:
+    """Build the ASGI app serving ``models`` (the first is the default for ``/invocations``).
+
+    The app's lifespan starts the batchers and drains them on shutdown; ``app.state.service``
+    is the ``ServiceState`` (``python -m serving`` calls its ``drain`` on SIGTERM first).
+    Raises ``ValueError`` if ``models`` is empty or the batch settings are invalid.
+    """
+    state = ServiceState(models, settings, tracing or Tracing())
+
+    def route(
+        fn: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except HttpError as exc:
+                return error_response(exc.status, exc.message, exc.headers)
+
+        return endpoint
+
+    async def server(_: Request) -> Response:
+        return json_response(server_metadata())
+
+    async def live(_: Request) -> Response:
+        return json_response({"live": True})
+
+    async def ready(_: Request) -> Response:
+        if state.ready:
+            return json_response({"ready": True})
+        return error_response(503, "draining" if state.draining else "not ready")
+
+    async def metadata(request: Request) -> Response:
+        p = request.path_params
+        m = state.model(p["name"], p.get("version"))
+        return json_response(model_metadata(m.name, m.version, m.platform, m.inputs, m.outputs))
+
+    async def model_ready(request: Request) -> Response:
+        p = request.path_params
+        m = state.model(p["name"], p.get("version"))
+        if not state.ready:
+            return error_response(503, "draining" if state.draining else "not ready")
+        return json_response({"name": m.name, "ready": True})
+
+    async def infer(request: Request) -> Response:
+        p = request.path_params
+        return await _predict(state, request, p["name"], p.get("version"), "v2_infer",
+                              _v2_decode, _v2_encode)  # fmt: skip
+
+    async def invocations(request: Request) -> Response:
+        return await _predict(state, request, state.default, None, "invocations",
+                              _mlflow_decode, _mlflow_encode)  # fmt: skip
+
+    async def metrics(_: Request) -> Response:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    async def server_error(_: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return error_response(500, "internal server error")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.drain()
+            state.tracing.shutdown()
+
+    v2 = "/v2/models/{name}"
+    routes = [
+        Route("/v2", server, methods=["GET"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+        Route(v2, route(metadata), methods=["GET"]),
+        Route(v2 + "/versions/{version}", route(metadata), methods=["GET"]),
+        Route(v2 + "/ready", route(model_ready), methods=["GET"]),
+        Route(v2 + "/versions/{version}/ready", route(model_ready), methods=["GET"]),
+        Route(v2 + "/infer", infer, methods=["POST"]),
+        Route(v2 + "/versions/{version}/infer", infer, methods=["POST"]),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", live, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.service = state
+    return app

@@ -1,0 +1,169 @@
+"""Prometheus metrics for the service, in a registry of its own per app.
+
+``ServiceMetrics`` owns the collectors; ``ServiceMetrics.observer(model)`` returns the
+batcher's ``BatchObserver`` for one model with its labels bound once, so the hot path
+does not look labels up per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Label used for requests that name no served model (keeps label cardinality bounded).
+UNKNOWN_MODEL = "_unknown"
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+_WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ModelObserver:
+    """The ``BatchObserver`` of one model: records queue and batch events as metrics."""
+
+    def __init__(self, metrics: ServiceMetrics, model: str) -> None:
+        self._admitted_depth = metrics.queue_depth.labels(model)
+        self._rejected = metrics.rejected.labels(model)
+        self._expired = metrics.expired.labels(model)
+        self._cancelled = metrics.cancelled.labels(model)
+        self._queue_wait = metrics.queue_wait.labels(model)
+        self._batch_size = metrics.batch_size.labels(model)
+        self._batch_items = metrics.batch_items.labels(model)
+        self._reasons = {r: metrics.dispatches.labels(model, r) for r in metrics.REASONS}
+        self._metrics = metrics
+        self._model = model
+        self._batch_ok = metrics.batch_duration.labels(model, "ok")
+        self._batch_error = metrics.batch_duration.labels(model, "error")
+        self._in_flight = metrics.batches_in_flight.labels(model)
+
+    def on_admitted(self, queue_depth: int) -> None:
+        """A request entered the queue; ``queue_depth`` counts it."""
+        self._admitted_depth.set(queue_depth)
+
+    def on_rejected(self) -> None:
+        """Admission refused because the queue was full (429)."""
+        self._rejected.inc()
+
+    def on_expired(self) -> None:
+        """A request's deadline passed before or while its batch ran (504)."""
+        self._expired.inc()
+
+    def on_cancelled(self) -> None:
+        """The client went away; the request left the queue or its result was dropped."""
+        self._cancelled.inc()
+
+    def on_dispatch(
+        self,
+        size: int,
+        items: int,
+        reason: str,
+        queue_waits_s: Sequence[float],
+        queue_depth: int,
+    ) -> None:
+        """A batch of ``items`` requests (``size`` rows) left the queue for ``reason``."""
+        self._batch_size.observe(size)
+        self._batch_items.observe(items)
+        counter = self._reasons.get(reason)
+        if counter is None:  # a reason added by a newer batcher still gets counted
+            counter = self._metrics.dispatches.labels(self._model, reason)
+        counter.inc()
+        for wait in queue_waits_s:
+            self._queue_wait.observe(wait)
+        self._admitted_depth.set(queue_depth)
+        self._in_flight.inc()
+
+    def on_batch_done(self, duration_s: float, ok: bool) -> None:
+        """A batch finished after ``duration_s`` of predict time; ``ok`` if it raised nothing."""
+        (self._batch_ok if ok else self._batch_error).observe(duration_s)
+        self._in_flight.dec()
+
+
+class ServiceMetrics:
+    """All of the service's collectors, registered in their own ``CollectorRegistry``."""
+
+    REASONS = ("full", "delay", "idle", "drain")
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "serving_requests",
+            "HTTP requests by model, endpoint and status code.",
+            ["model", "endpoint", "code"],
+            registry=reg,
+        )
+        self.request_latency = Histogram(
+            "serving_request_duration_seconds",
+            "Time from request received to response ready.",
+            ["model", "endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.queue_wait = Histogram(
+            "serving_queue_wait_seconds",
+            "Time a request waited in the batch queue before dispatch.",
+            ["model"],
+            buckets=_WAIT_BUCKETS,
+            registry=reg,
+        )
+        self.batch_size = Histogram(
+            "serving_batch_size_rows",
+            "Rows per dispatched batch.",
+            ["model"],
+            buckets=_SIZE_BUCKETS,
+            registry=reg,
+        )
+        self.batch_items = Histogram(
+            "serving_batch_requests",
+            "Requests per dispatched batch.",
+            ["model"],
+            buckets=_SIZE_BUCKETS,
+            registry=reg,
+        )
+        self.batch_duration = Histogram(
+            "serving_batch_duration_seconds",
+            "Predict time per batch, by outcome (ok or error).",
+            ["model", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.queue_depth = Gauge(
+            "serving_queue_depth", "Requests waiting in the batch queue.", ["model"], registry=reg
+        )
+        self.batches_in_flight = Gauge(
+            "serving_batches_in_flight", "Batches being predicted.", ["model"], registry=reg
+        )
+        self.dispatches = Counter(
+            "serving_batch_dispatch",
+            "Batches dispatched, by reason (full, delay, idle, drain).",
+            ["model", "reason"],
+            registry=reg,
+        )
+        self.rejected = Counter(
+            "serving_rejected", "Requests refused because the queue was full.", ["model"],
+            registry=reg,
+        )  # fmt: skip
+        self.expired = Counter(
+            "serving_expired", "Requests whose deadline passed.", ["model"], registry=reg
+        )
+        self.cancelled = Counter(
+            "serving_cancelled", "Requests abandoned by their client.", ["model"], registry=reg
+        )
+
+    def observer(self, model: str) -> ModelObserver:
+        """Return the ``BatchObserver`` for ``model`` (labels bound once; series created at 0)."""
+        return ModelObserver(self, model)
+
+    def observe_request(self, model: str, endpoint: str, code: int, seconds: float) -> None:
+        """Count one answered request and record its latency."""
+        self.requests.labels(model, endpoint, str(code)).inc()
+        self.request_latency.labels(model, endpoint).observe(seconds)
+
+    def render(self) -> bytes:
+        """Return the Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)

@@ -1,0 +1,233 @@
+"""Models from the MLflow registry (or a local path), behind the small ``Model`` protocol.
+
+A request is decoded and validated against the model's signature before it is
+queued (``serving.protocol``) and becomes a ``PreparedItem``: one 1-D numpy array
+per column, its row count and its trace context. The batcher hands a list of items
+to ``Model.predict_batch``, which builds ONE frame for the whole batch, calls
+predict once, checks that there is one output row per input row and splits the
+result back per item.
+
+Why ``PyFuncModel.predict`` and not the unwrapped model: measured on the demo
+IsolationForest, the wrapper's own schema enforcement costs ~0.8 ms per call on a
+1-row and a 64-row frame alike, against ~15-21 ms for the forest itself (about 5 %,
+once per batch, not per request). Bypassing it would skip MLflow's type coercion
+for the flavours we do not know, so we keep the wrapper.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pandas as pd
+
+from serving.batching import OutputMismatch
+from serving.protocol import COLUMN_TYPES, ColumnSpec, OutputSpec, Prediction, v2_datatype
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+    from opentelemetry.trace import SpanContext
+
+PLATFORM = "mlflow"
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))$")
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded or is unusable; the message names the model and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItem:
+    """One validated request, ready to be batched: columns in signature order, rows, trace."""
+
+    columns: dict[str, np.ndarray]
+    rows: int
+    trace_context: SpanContext | None = None
+
+
+class Model(Protocol):
+    """What the service needs from a model: schema, identity and batched predict."""
+
+    name: str
+    version: str
+    platform: str
+    inputs: tuple[ColumnSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        """Predict for every item in one call; one ``Prediction`` per item, in order."""
+        ...
+
+
+def _input_columns(name: str, pyfunc: PyFuncModel) -> tuple[ColumnSpec, ...]:
+    signature = pyfunc.metadata.signature
+    if signature is None or signature.inputs is None:
+        raise ModelLoadError(
+            f"model {name!r} has no signature; log it with one (e.g. "
+            "mlflow.models.infer_signature) so that requests can be validated"
+        )
+    schema = signature.inputs
+    if schema.is_tensor_spec() or not schema.has_input_names():
+        raise ModelLoadError(
+            f"model {name!r} has a tensor or unnamed input signature; the service needs named "
+            "columns (log the model with a DataFrame input example or ColSpec signature)"
+        )
+    columns = []
+    for spec in schema.inputs:
+        type_name = getattr(spec.type, "name", str(spec.type))
+        if type_name not in COLUMN_TYPES:
+            raise ModelLoadError(
+                f"model {name!r}: column {spec.name!r} has type {type_name}; supported column "
+                f"types are {', '.join(COLUMN_TYPES)}"
+            )
+        columns.append(ColumnSpec(name=str(spec.name), type=type_name, required=spec.required))
+    return tuple(columns)
+
+
+def _output_specs(pyfunc: PyFuncModel) -> tuple[OutputSpec, ...]:
+    signature = pyfunc.metadata.signature
+    schema = signature.outputs if signature is not None else None
+    if schema is None:
+        return (OutputSpec("predictions", "BYTES"),)
+    specs = []
+    for i, spec in enumerate(schema.inputs):
+        if schema.is_tensor_spec():
+            datatype = v2_datatype(np.dtype(spec.type))
+            shape = tuple(-1 if d is None else int(d) for d in spec.shape)
+        else:
+            datatype = COLUMN_TYPES.get(getattr(spec.type, "name", ""), (None, "BYTES"))[1]
+            shape = (-1,)
+        name = spec.name or ("predictions" if len(schema.inputs) == 1 else f"output-{i}")
+        specs.append(OutputSpec(str(name), datatype, shape))
+    return tuple(specs)
+
+
+class MlflowModel:
+    """A loaded ``mlflow.pyfunc`` model with a named-column signature (see the module doc)."""
+
+    platform = PLATFORM
+
+    def __init__(self, name: str, version: str, pyfunc: PyFuncModel) -> None:
+        self.name = name
+        self.version = version
+        self.pyfunc = pyfunc
+        self.inputs = _input_columns(name, pyfunc)
+        self.outputs = _output_specs(pyfunc)
+        self._single_output = self.outputs[0].name if len(self.outputs) == 1 else "predictions"
+
+    def warm_up(self) -> None:
+        """Run one predict on a 1-row frame of neutral values, so the first request is not slow.
+
+        Raises whatever the model raises (the caller decides whether that is fatal).
+        """
+        columns = {}
+        for c in self.inputs:
+            if c.type in ("string", "binary"):
+                columns[c.name] = np.array(["" if c.type == "string" else b""], dtype=object)
+            elif c.type == "datetime":
+                columns[c.name] = np.array(["1970-01-01"], dtype=c.dtype)
+            else:
+                columns[c.name] = np.zeros(1, dtype=c.dtype)
+        self.predict_batch([PreparedItem(columns, 1)])
+
+    def assemble(self, items: Sequence[PreparedItem]) -> pd.DataFrame:
+        """Concatenate the items' columns into one DataFrame (no copy for a single item)."""
+        if len(items) == 1:
+            return pd.DataFrame(items[0].columns, copy=False)
+        return pd.DataFrame(
+            {c.name: np.concatenate([it.columns[c.name] for it in items]) for c in self.inputs},
+            copy=False,
+        )
+
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        """Predict once for the whole batch and split the result per item.
+
+        Raises ``OutputMismatch`` if the model does not return one output row per input
+        row (never mis-assigned results); the model's own exception if predict fails.
+        """
+        frame = self.assemble(items)
+        total = len(frame)
+        raw = self.pyfunc.predict(frame)
+        if isinstance(raw, pd.DataFrame):
+            outputs = {str(c): raw[c].to_numpy() for c in raw.columns}
+            tabular = True
+        elif isinstance(raw, dict):
+            outputs = {str(k): np.asarray(v) for k, v in raw.items()}
+            tabular = False
+        elif isinstance(raw, pd.Series | np.ndarray | list):
+            outputs = {self._single_output: np.asarray(raw)}
+            tabular = False
+        else:
+            raise OutputMismatch(
+                f"model {self.name!r} returned {type(raw).__name__}, not one output per row"
+            )
+        for out_name, arr in outputs.items():
+            if arr.ndim == 0 or arr.shape[0] != total:
+                got = "a scalar" if arr.ndim == 0 else f"{arr.shape[0]} rows"
+                raise OutputMismatch(
+                    f"model {self.name!r} output {out_name!r} has {got} for {total} input rows"
+                )
+        results = []
+        start = 0
+        for item in items:
+            stop = start + item.rows
+            results.append(Prediction({k: v[start:stop] for k, v in outputs.items()}, tabular))
+            start = stop
+        return results
+
+
+def resolve_uri(uri: str) -> tuple[str, str]:
+    """Pin a model URI to one version: return ``(uri_to_load, version)``.
+
+    ``models:/name@alias`` resolves the alias through the registry (so the version
+    reported is the one loaded even if the alias moves), ``models:/name/3`` is version
+    3, ``models:/name/Production`` is the latest version in that stage; any other URI
+    (a local path, ``runs:/``) is loaded as is and reports version ``"1"``.
+    Raises ``ModelLoadError`` if the registry does not know the name or alias.
+    """
+    match = _REGISTRY_URI.match(uri)
+    if match is None:
+        return uri, "1"
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name, alias, ref = match["name"], match["alias"], match["ref"]
+    if ref is not None and ref.isdigit():
+        return uri, ref
+    client = MlflowClient()
+    try:
+        if alias is not None:
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        else:
+            latest = client.get_latest_versions(name, stages=[str(ref)])
+            if not latest:
+                raise ModelLoadError(f"{uri}: no version of {name!r} is in stage {ref!r}")
+            version = str(latest[0].version)
+    except MlflowException as exc:
+        raise ModelLoadError(f"{uri}: {exc.message}") from None
+    return f"models:/{name}/{version}", version
+
+
+def load_model(name: str, uri: str) -> MlflowModel:
+    """Load ``uri`` through ``mlflow.pyfunc`` and serve it as ``name``.
+
+    Honours ``MLFLOW_TRACKING_URI`` (and the registry URI) for ``models:/`` URIs.
+    Raises ``ModelLoadError`` naming the model and the cause if the URI does not
+    resolve, the artifacts cannot be loaded, or the model has no usable signature.
+    """
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    try:
+        pinned, version = resolve_uri(uri)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model {name!r}: {exc}") from None
+    try:
+        pyfunc = mlflow.pyfunc.load_model(pinned)
+    except (MlflowException, OSError) as exc:
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        raise ModelLoadError(f"model {name!r} ({uri}): cannot load: {message}") from None
+    return MlflowModel(name, version, pyfunc)

@@ -1,0 +1,232 @@
+"""Command-line flags and ``SERVING_*`` environment variables, validated into ``Settings``.
+
+Every flag has an environment twin: ``--max-batch-size`` is ``SERVING_MAX_BATCH_SIZE``;
+the repeated ``--model NAME=URI`` is ``SERVING_MODELS=a=uri,b=uri``. A flag given on
+the command line overrides the environment; the environment overrides the default.
+A bad value raises ``SettingsError`` with one line naming the flag or variable and
+what is allowed (``python -m serving`` prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable holds a value that is not allowed (one-line message)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to serve: the name clients use and where MLflow loads it from."""
+
+    name: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated service settings; defaults are the ones documented for each flag."""
+
+    models: tuple[ModelSpec, ...]
+    """Models to serve, in order; the first is the default for ``/invocations``."""
+    host: str = "127.0.0.1"
+    """Address to bind; the container image passes ``0.0.0.0``."""
+    port: int = 8080
+    """TCP port, 1..65535."""
+    max_batch_size: int = 64
+    """Rows per batch, 1..4096."""
+    max_batch_delay_ms: float = 5.0
+    """How long the oldest queued request may wait for a batch to fill, 0..10000 ms."""
+    max_queue: int = 1024
+    """Queued requests per model before admission fails with 429, 1..1000000."""
+    workers: int = 1
+    """Predict threads per model (batches in flight), 1..64."""
+    max_body_bytes: int = 8 * 1024 * 1024
+    """Largest request body accepted (413 above it), 1 B..1 GiB."""
+    request_timeout_ms: int = 10_000
+    """Default per-request deadline when ``X-Request-Timeout-Ms`` is absent, 1..600000 ms."""
+    drain_timeout_s: float = 25.0
+    """On SIGTERM, how long in-flight work may take to finish, 0..3600 s."""
+    log_level: str = "info"
+    """One of debug, info, warning, error."""
+    access_log: bool = True
+    """Log one JSON line per request (uvicorn's own access log stays off)."""
+
+
+# (flag, attribute, converter, help). The env variable is derived from the flag.
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be an integer in {lo}..{hi}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be an integer in {lo}..{hi}")
+        return value
+
+    return convert
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a number in {lo:g}..{hi:g}") from None
+        if not lo <= value <= hi:  # also rejects nan
+            raise ValueError(f"must be a number in {lo:g}..{hi:g}")
+        return value
+
+    return convert
+
+
+def _host(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("must be a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--host", "host", _host, "address to bind (default 127.0.0.1)"),
+    ("--port", "port", _int_in(1, 65535), "TCP port (default 8080)"),
+    ("--max-batch-size", "max_batch_size", _int_in(1, 4096), "rows per batch (default 64)"),
+    (
+        "--max-batch-delay-ms",
+        "max_batch_delay_ms",
+        _float_in(0.0, 10_000.0),
+        "max wait of the oldest queued request for a fuller batch (default 5)",
+    ),
+    ("--max-queue", "max_queue", _int_in(1, 1_000_000), "queued requests per model (default 1024)"),
+    ("--workers", "workers", _int_in(1, 64), "predict threads per model (default 1)"),
+    (
+        "--max-body-bytes",
+        "max_body_bytes",
+        _int_in(1, 1024**3),
+        "largest request body (default 8388608)",
+    ),
+    (
+        "--request-timeout-ms",
+        "request_timeout_ms",
+        _int_in(1, 600_000),
+        "default request deadline (default 10000)",
+    ),
+    (
+        "--drain-timeout-s",
+        "drain_timeout_s",
+        _float_in(0.0, 3600.0),
+        "grace period for in-flight work on SIGTERM (default 25)",
+    ),
+    ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
+    (
+        "--access-log",
+        "access_log",
+        _bool,
+        "one JSON log line per request: true/false (default true)",
+    ),
+)
+
+
+def env_name(flag: str) -> str:
+    """Return the environment variable for a flag: ``--max-queue`` -> ``SERVING_MAX_QUEUE``."""
+    return "SERVING_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage and exits on its own; we want one line and a typed error.
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for ``python -m serving`` (values are parsed as strings)."""
+    parser = _Parser(
+        prog="python -m serving",
+        description="Serve MLflow models over the Open Inference Protocol with dynamic batching. "
+        "Each flag can also be set by environment: --max-queue is SERVING_MAX_QUEUE, "
+        "--model is SERVING_MODELS=a=uri,b=uri.",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME=URI",
+        help="model to serve (repeatable; the first is the default for /invocations); URI is "
+        "models:/name@alias, models:/name/version or a local path",
+    )
+    for flag, _attr, _convert, help_text in _OPTIONS:
+        parser.add_argument(flag, help=help_text)
+    return parser
+
+
+def _parse_models(values: Sequence[str], source: str) -> tuple[ModelSpec, ...]:
+    specs: list[ModelSpec] = []
+    for raw in values:
+        name, sep, uri = raw.strip().partition("=")
+        name, uri = name.strip(), uri.strip()
+        if not sep or not name or not uri:
+            raise SettingsError(f"{source}: {raw!r} must be NAME=URI, e.g. iris=models:/iris@prod")
+        if not _MODEL_NAME.match(name):
+            raise SettingsError(
+                f"{source}: model name {name!r} must be 1-128 characters of letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
+        if any(s.name == name for s in specs):
+            raise SettingsError(f"{source}: model name {name!r} is given twice")
+        specs.append(ModelSpec(name=name, uri=uri))
+    return tuple(specs)
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Parse ``argv`` (without the program name) over ``environ`` into ``Settings``.
+
+    Flags win over ``SERVING_*`` variables, which win over the defaults. At least one
+    model is required. Raises ``SettingsError`` with one line naming the offending flag
+    or variable and the allowed values.
+    """
+    args = build_parser().parse_args(list(argv))
+    if args.model:
+        models = _parse_models(args.model, "--model")
+    elif environ.get("SERVING_MODELS", "").strip():
+        models = _parse_models(environ["SERVING_MODELS"].split(","), "SERVING_MODELS")
+    else:
+        raise SettingsError(
+            "no model given: pass --model NAME=URI (repeatable) or set SERVING_MODELS=name=uri,..."
+        )
+    values: dict[str, Any] = {}
+    for flag, attr, convert, _help in _OPTIONS:
+        raw = getattr(args, attr)
+        source = flag
+        if raw is None:
+            source = env_name(flag)
+            raw = environ.get(source)
+        if raw is None:
+            continue
+        try:
+            values[attr] = convert(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source}={raw!r}: {exc}") from None
+    return Settings(models=models, **values)

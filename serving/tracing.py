@@ -1,0 +1,160 @@
+"""Traces (OpenTelemetry) and structured JSON logs.
+
+Spans are exported over OTLP/HTTP only when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``
+(or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set; otherwise tracing is a no-op that
+creates nothing and costs a function call. Each request gets a server span (parented
+on an incoming W3C ``traceparent``); each batch gets a span linked to the spans of
+the requests it carries, so a trace shows which batch served a request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanContext, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+SERVICE_NAME = "mlplatform-serving"
+_PROPAGATOR = TraceContextTextMapPropagator()
+_NO_SPAN: contextlib.nullcontext[Span] = contextlib.nullcontext(INVALID_SPAN)
+
+
+class Tracing:
+    """The service's tracer: OTLP/HTTP export when configured by environment, else no-op."""
+
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, span_processor: SpanProcessor | None = None
+    ) -> None:
+        """Configure tracing from ``environ`` (default ``os.environ``).
+
+        Enabled when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
+        is set (spans go to a ``BatchSpanProcessor`` over OTLP/HTTP, configured by the
+        standard ``OTEL_*`` variables), or when ``span_processor`` is given (it is used
+        instead, e.g. an in-memory exporter). Otherwise a no-op tracer.
+        """
+        env = os.environ if environ is None else environ
+        self._provider: Any = None
+        endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        )
+        self.enabled = bool(endpoint) or span_processor is not None
+        if not self.enabled:
+            self.tracer: trace.Tracer = trace.NoOpTracer()
+            return
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
+        if span_processor is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            # The exporter reads the endpoint, headers and timeout from the standard variables.
+            span_processor = BatchSpanProcessor(OTLPSpanExporter())
+        resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", SERVICE_NAME)})
+        provider = TracerProvider(resource=resource)
+        provider.add_span_processor(span_processor)
+        self._provider = provider
+        self.tracer = provider.get_tracer("serving")
+
+    def request_span(
+        self, name: str, headers: Mapping[str, str], attributes: Mapping[str, str]
+    ) -> contextlib.AbstractContextManager[Span]:
+        """Return a context manager for a request's server span (``INVALID_SPAN`` if off).
+
+        The parent comes from the request's ``traceparent``/``tracestate`` headers.
+        """
+        if not self.enabled:
+            return _NO_SPAN
+        parent = _PROPAGATOR.extract(carrier=dict(headers))
+        return self.tracer.start_as_current_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes=dict(attributes)
+        )
+
+    @contextlib.contextmanager
+    def batch_span(
+        self, model: str, contexts: Sequence[SpanContext | None], rows: int
+    ) -> Iterator[Span]:
+        """Span one batch, linked to the (valid) span contexts of its requests."""
+        if not self.enabled:
+            yield INVALID_SPAN
+            return
+        links = [Link(c) for c in contexts if c is not None and c.is_valid]
+        with self.tracer.start_as_current_span(
+            "batch predict",
+            kind=SpanKind.INTERNAL,
+            links=links,
+            attributes={"model": model, "batch.requests": len(contexts), "batch.rows": rows},
+        ) as span:
+            yield span
+
+    def shutdown(self) -> None:
+        """Flush and stop the exporter (no-op when tracing is off)."""
+        if self._provider is not None:
+            self._provider.shutdown()
+
+
+def trace_id_of(span: Span) -> str | None:
+    """Return the span's trace id as 32 hex digits, or None for a non-recording span."""
+    ctx = span.get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+# ---------------------------------------------------------------- logging
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "taskName",
+    "color_message",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, any ``extra`` fields, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as a single line of JSON (never raises on odd ``extra`` values)."""
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str = "info", stream: Any = None) -> None:
+    """Send all logging (ours, uvicorn's, MLflow's) to ``stream`` (stderr) as JSON lines.
+
+    ``level`` is one of debug, info, warning, error. uvicorn's access log is silenced:
+    the app writes its own line per request.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True

@@ -1,0 +1,189 @@
+"""The ASGI app in-process (Starlette TestClient runs its lifespan) with small in-memory models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from serving.app import create_app
+from serving.batching import OutputMismatch
+from serving.model import PreparedItem
+from serving.protocol import ColumnSpec, OutputSpec, Prediction
+from serving.settings import ModelSpec, Settings
+from serving.tracing import JsonFormatter, Tracing
+
+with warnings.catch_warnings():  # starlette nudges towards httpx2, which is not needed here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+class SumModel:
+    """Predicts x + y per row; rows with x < 0 make predict raise (bad data) or crash."""
+
+    platform = "test"
+    inputs = (ColumnSpec("x", "double"), ColumnSpec("y", "long"))
+    outputs = (OutputSpec("sum", "FP64"),)
+
+    def __init__(
+        self, name: str = "sum", version: str = "4", failure: type[Exception] = ValueError
+    ):
+        self.name = name
+        self.version = version
+        self.failure = failure
+        self.batches: list[int] = []
+
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        self.batches.append(len(items))
+        x = np.concatenate([it.columns["x"] for it in items])
+        if (x < 0).any():
+            raise self.failure("x must not be negative; secret internals /srv/model.py line 3")
+        total = x + np.concatenate([it.columns["y"] for it in items])
+        out, start = [], 0
+        for it in items:
+            out.append(Prediction({"sum": total[start : start + it.rows]}))
+            start += it.rows
+        return out
+
+
+class ShortModel(SumModel):
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        raise OutputMismatch("model 'short' output 'sum' has 1 rows for 2 input rows")
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings(models=(ModelSpec("sum", "unused"),), **overrides)
+
+
+def body(x: float, y: int = 1) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": "x", "shape": [1], "datatype": "FP64", "data": [x]},
+            {"name": "y", "shape": [1], "datatype": "INT64", "data": [y]},
+        ]
+    }
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app([SumModel(), SumModel("other", "1")], settings())) as c:
+        yield c
+
+
+def test_infer_and_invocations_use_the_right_model(client: TestClient) -> None:
+    r = client.post("/v2/models/other/infer", json=body(1.5, 2))
+    assert r.status_code == 200
+    assert r.json()["model_name"] == "other"
+    assert r.json()["outputs"] == [{"name": "sum", "datatype": "FP64", "shape": [1], "data": [3.5]}]
+    r = client.post("/invocations", json={"dataframe_records": [{"x": 1.0, "y": 2}]})
+    assert r.json() == {"predictions": [3.0]}
+
+
+def test_bad_data_found_by_the_model_is_a_400_for_that_request_only(client: TestClient) -> None:
+    r = client.post("/v2/models/sum/infer", json=body(-1.0))
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("model 'sum' rejected the input: x must not be negative")
+
+
+def test_unexpected_model_failure_is_a_generic_500_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app([SumModel(failure=RuntimeError)], settings())
+    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="serving"):
+        r = c.post("/v2/models/sum/infer", json=body(-1.0))
+    assert r.status_code == 500
+    assert r.json() == {"error": "prediction failed"}
+    assert "secret" not in r.text and "Traceback" not in r.text
+    assert any(rec.exc_info for rec in caplog.records)  # the details go to the log
+
+
+def test_output_mismatch_is_a_500_naming_the_model() -> None:
+    with TestClient(create_app([ShortModel("short")], settings())) as c:
+        r = c.post("/v2/models/short/infer", json=body(1.0))
+    assert r.status_code == 500
+    assert "model 'short' output 'sum' has 1 rows" in r.json()["error"]
+
+
+def test_not_ready_before_start_and_draining_after() -> None:
+    app = create_app([SumModel()], settings())
+    state = app.state.service
+    with TestClient(app) as c:
+        assert c.get("/v2/health/ready").status_code == 200
+        state.draining = True  # what ServiceState.drain sets first on SIGTERM
+        r = c.get("/v2/health/ready")
+        assert (r.status_code, r.json()) == (503, {"error": "draining"})
+        r = c.post("/v2/models/sum/infer", json=body(1.0))
+        assert (r.status_code, r.json()) == (503, {"error": "draining"})
+        assert c.get("/v2/health/live").status_code == 200
+        state.draining = False
+    # After the lifespan ended the batchers were drained and stopped.
+    assert state.draining and not state.ready
+
+
+def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
+    r = client.get("/nope")
+    assert r.status_code == 404 and "error" in r.json()
+    r = client.delete("/v2/models/sum")
+    assert r.status_code == 405 and "error" in r.json()
+    r = client.get("/v2/models/missing")
+    assert r.json() == {"error": "model 'missing' is not served; known models: sum, other"}
+
+
+def test_body_limit_checked_while_streaming() -> None:
+    with TestClient(create_app([SumModel()], settings(max_body_bytes=100))) as c:
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"inputs": ['
+            yield b" " * 200
+            yield b"]}"
+
+        r = c.post(
+            "/v2/models/sum/infer", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 413
+        assert "limit of 100 bytes" in r.json()["error"]
+
+
+def test_batch_span_links_to_request_spans() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(environ={}, span_processor=SimpleSpanProcessor(exporter))
+    app = create_app([SumModel()], settings(), tracing=tracing)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with TestClient(app) as c:
+        r = c.post("/v2/models/sum/infer", json=body(1.0), headers={"traceparent": parent})
+        assert r.status_code == 200
+    spans = exporter.get_finished_spans()
+    request = next(s for s in spans if s.name == "v2_infer")
+    batch = next(s for s in spans if s.name == "batch predict")
+    assert format(request.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert [link.context.span_id for link in batch.links] == [request.context.span_id]
+    assert batch.attributes is not None and batch.attributes["batch.rows"] == 1
+
+
+def test_tracing_is_off_without_an_endpoint_and_on_with_one() -> None:
+    assert not Tracing(environ={}).enabled
+    on = Tracing(environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    try:
+        assert on.enabled
+        processors = on._provider._active_span_processor._span_processors
+        assert type(processors[0]).__name__ == "BatchSpanProcessor"
+    finally:
+        on.shutdown()
+
+
+def test_json_log_lines_carry_extra_fields() -> None:
+    record = logging.LogRecord("serving", logging.INFO, __file__, 1, "request", None, None)
+    record.model = "sum"
+    record.status = 200
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "info" and entry["logger"] == "serving"
+    assert entry["message"] == "request" and entry["model"] == "sum" and entry["status"] == 200
+    assert entry["ts"].endswith("+00:00") and "\n" not in line
