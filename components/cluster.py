@@ -165,7 +165,8 @@ class Cluster(pulumi.ComponentResource):
     plane log types go to a pre-created log group with retention; the API endpoint is
     private unless ``endpoint_public_access`` is asked for; authentication is by access
     entries only (no aws-auth ConfigMap, no implicit creator admin). ``provider`` is a
-    ``pulumi_kubernetes.Provider`` for the cluster; ``kubeconfig`` is a secret output.
+    ``pulumi_kubernetes.Provider`` for the cluster (it waits for the admin access
+    entries); ``kubeconfig`` is a secret output.
     Raises ``ValueError`` naming every bad field of ``args``.
     """
 
@@ -179,6 +180,9 @@ class Cluster(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    bootstrap_addons: dict[str, aws.eks.Addon]
+    """vpc-cni, kube-proxy and eks-pod-identity-agent: node groups list these in
+    ``depends_on`` so nodes join a cluster whose network add-ons exist."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -310,6 +314,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
 
+        admin_access: list[pulumi.Resource] = []
         for arn in args.admin_role_arns:
             entry_key = access_entry_key(arn)
             entry = aws.eks.AccessEntry(
@@ -320,7 +325,7 @@ class Cluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            aws.eks.AccessPolicyAssociation(
+            association = aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{entry_key}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
@@ -328,6 +333,7 @@ class Cluster(pulumi.ComponentResource):
                 access_scope={"type": "cluster"},
                 opts=child,
             )
+            admin_access += [entry, association]
 
         issuer = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(
@@ -342,8 +348,7 @@ class Cluster(pulumi.ComponentResource):
         self._oidc = oidc
         self._issuer = issuer
         self._tags = tags
-        for addon in BOOTSTRAP_ADDONS:
-            self._addon(addon)
+        self.bootstrap_addons = {addon: self._addon(addon) for addon in BOOTSTRAP_ADDONS}
 
         ca_data = cluster.certificate_authority.apply(lambda ca: ca.data or "")
         kubeconfig = pulumi.Output.json_dumps(
@@ -397,7 +402,13 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer
         self.kms_key_arn = key.arn
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        # Kubernetes calls through this provider authenticate as an admin role: they can
+        # only succeed once that role's access entry and policy exist.
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_access),
+        )
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,

@@ -106,6 +106,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
 
     The trust policy uses ``StringEquals`` on both ``:sub`` and ``:aud``, so neither a
     wildcard service account nor a token minted for another audience can assume it.
+    ``role_arn`` resolves once the role's policies are attached (consumers of it wait).
     Raises ``ValueError`` naming every bad field of ``args``.
     """
 
@@ -134,13 +135,21 @@ class ServiceAccountRole(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        for key, policy_arn in sorted(args.policy_arns.items()):
+        grants: list[pulumi.CustomResource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-{key}", role=role.name, policy_arn=policy_arn, opts=child
             )
-        for key, document in sorted(args.inline_policies.items()):
+            for key, policy_arn in sorted(args.policy_arns.items())
+        ]
+        grants += [
             aws.iam.RolePolicy(f"{name}-{key}", name=key, role=role.id, policy=document, opts=child)
+            for key, document in sorted(args.inline_policies.items())
+        ]
 
-        self.role_arn = role.arn
+        # The ARN is handed out only once the role's policies are attached, so a workload
+        # (or EKS add-on) given it never starts with a role that can do nothing yet.
+        self.role_arn = pulumi.Output.all(role.arn, *[g.id for g in grants]).apply(
+            lambda values: str(values[0])
+        )
         self.role_name = role.name
         self.register_outputs({"role_arn": self.role_arn, "role_name": self.role_name})

@@ -152,6 +152,7 @@ class Network(pulumi.ComponentResource):
                 )
         region = aws.get_region(opts=invoke).region
         account = aws.get_caller_identity(opts=invoke).account_id
+        self._partition = aws.get_partition(opts=invoke).partition
         tags = dict(args.tags)
 
         def named(suffix: str) -> dict[str, str]:
@@ -315,7 +316,9 @@ class Network(pulumi.ComponentResource):
                     "Condition": {
                         "StringEquals": {"aws:SourceAccount": account},
                         "ArnLike": {
-                            "aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"
+                            "aws:SourceArn": (
+                                f"arn:{self._partition}:ec2:{region}:{account}:vpc-flow-log/*"
+                            )
                         },
                     },
                 }

@@ -1,6 +1,6 @@
 """The stack's settings: the only place that reads ``pulumi.Config``.
 
-Every key is declared once in ``KEYS`` (type and meaning) and once in ``Pulumi.yaml``
+Every key is declared once in ``KEYS`` (``infra/config_keys.py``) and once in ``Pulumi.yaml``
 (type, description and default; Pulumi fills defaults in before the program runs).
 Node groups and add-on versions are structured objects in the stack file
 (``mlplatform:nodeGroups: {gpu: {maxSize: 2}}``, which is what
@@ -18,55 +18,50 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import pulumi
 
 from components.network import LOG_RETENTION_DAYS
+from infra.config_keys import (
+    ADDONS,
+    KEYS,
+    MIN_SPOT_INSTANCE_TYPES,
+    NODE_GROUP_FIELDS,
+    NODE_GROUPS,
+    OBJECT_ROOTS,
+    PROJECT,
+    SUPPORTED_KUBERNETES_VERSIONS,
+    CapacityType,
+    ConfigError,
+    KeyType,
+    NatStrategy,
+    NodeGroupSettings,
+    Settings,
+    full_key,
+)
 
-PROJECT = "mlplatform"
-KeyType = Literal["string", "integer", "boolean", "array"]
-NatStrategy = Literal["single", "per_az"]
-CapacityType = Literal["ON_DEMAND", "SPOT"]
-
-ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
-NODE_GROUPS = ("system", "gpu", "spot")
-NODE_GROUP_FIELDS: dict[str, KeyType] = {
-    "instanceTypes": "array",
-    "minSize": "integer",
-    "maxSize": "integer",
-    "capacityType": "string",
-    "diskSizeGib": "integer",
-}
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-MIN_SPOT_INSTANCE_TYPES = 3
-
-KEYS: dict[str, KeyType] = {
-    "clusterName": "string",
-    "kubernetesVersion": "string",
-    "vpcCidr": "string",
-    "azCount": "integer",
-    "natStrategy": "string",
-    "endpointPublicAccess": "boolean",
-    "publicAccessCidrs": "array",
-    "privateAccessCidrs": "array",
-    "adminRoleArns": "array",
-    "logRetentionDays": "integer",
-    "flowLogRetentionDays": "integer",
-    "protect": "boolean",
-    **{f"addonVersions.{addon}": "string" for addon in ADDONS},
-    **{
-        f"nodeGroups.{group}.{field}": kind
-        for group in NODE_GROUPS
-        for field, kind in NODE_GROUP_FIELDS.items()
-    },
-}
-"""Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
-into the structured objects ``addonVersions`` and ``nodeGroups``."""
-
-OBJECT_ROOTS = ("addonVersions", "nodeGroups")
+__all__ = [
+    "ADDONS",
+    "KEYS",
+    "MIN_SPOT_INSTANCE_TYPES",
+    "NODE_GROUPS",
+    "NODE_GROUP_FIELDS",
+    "OBJECT_ROOTS",
+    "PROJECT",
+    "SUPPORTED_KUBERNETES_VERSIONS",
+    "CapacityType",
+    "ConfigError",
+    "KeyType",
+    "NatStrategy",
+    "NodeGroupSettings",
+    "Settings",
+    "flatten",
+    "full_key",
+    "load_settings",
+    "parse_settings",
+]
 
 _CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,37}$")
 _ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
@@ -75,52 +70,6 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # x86_64 NVIDIA families the AL2023 NVIDIA AMI runs on (g5g is Arm, so not here).
 _GPU_FAMILY = re.compile(r"^(g4dn|g5|g6|g6e|gr6|p3|p3dn|p4d|p4de|p5|p5e|p5en)\.")
 _INT = re.compile(r"^-?\d+$")
-
-
-class ConfigError(ValueError):
-    """The stack configuration is invalid; ``problems`` lists one line per bad key."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid stack configuration: " + "; ".join(self.problems))
-
-
-@dataclass(frozen=True)
-class NodeGroupSettings:
-    """One node pool's settings (``mlplatform:nodeGroups.<pool>.*``)."""
-
-    instance_types: tuple[str, ...]
-    min_size: int
-    max_size: int
-    capacity_type: CapacityType
-    disk_size_gib: int
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The validated settings of one stack; see ``docs/configuration.md`` for each key."""
-
-    cluster_name: str
-    kubernetes_version: str
-    vpc_cidr: str
-    az_count: int
-    nat_strategy: NatStrategy
-    endpoint_public_access: bool
-    public_access_cidrs: tuple[str, ...]
-    private_access_cidrs: tuple[str, ...]
-    admin_role_arns: tuple[str, ...]
-    log_retention_days: int
-    flow_log_retention_days: int
-    protect: bool
-    addon_versions: Mapping[str, str]
-    system: NodeGroupSettings
-    gpu: NodeGroupSettings
-    spot: NodeGroupSettings
-
-
-def full_key(key: str) -> str:
-    """Return the namespaced name of a project key (``azCount`` -> ``mlplatform:azCount``)."""
-    return f"{PROJECT}:{key}"
 
 
 class _Reader:

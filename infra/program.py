@@ -104,8 +104,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
                 kubernetes_version=settings.kubernetes_version,
                 tags=tags,
             ),
-            # Nodes join only once the network add-ons (vpc-cni, kube-proxy) exist.
-            opts=pulumi.ResourceOptions(depends_on=[cluster]),
+            # Nodes join only once the network add-ons (vpc-cni, kube-proxy) exist. The
+            # add-ons are named, not the Cluster component: depending on the component would
+            # also wait for its node add-ons (CoreDNS), which themselves wait for these nodes.
+            opts=pulumi.ResourceOptions(depends_on=list(cluster.bootstrap_addons.values())),
         )
         for preset, group in pools.items()
     }

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
@@ -256,3 +257,10 @@ def test_stack_files_set_the_region() -> None:
     for stack in ("dev", "prod"):
         document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
         assert document["config"]["aws:region"], stack
+
+
+def test_a_config_error_is_reported_by_pulumi_without_a_stack_trace() -> None:
+    # The language host prints a RunError's message alone instead of a traceback.
+    error = ConfigError(["mlplatform:azCount: 9 is outside 2..6"])
+    assert isinstance(error, pulumi.RunError) and isinstance(error, ValueError)
+    assert str(error) == "invalid stack configuration: mlplatform:azCount: 9 is outside 2..6"
