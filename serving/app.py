@@ -14,15 +14,16 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.batching import (
     Batcher,
@@ -175,7 +176,20 @@ def _rows_of(item: PreparedItem) -> int:
     return item.rows
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class Incoming(Protocol):
+    """What the predict path needs of a request: its headers and its body stream.
+
+    Starlette's ``Request`` has both; so does ``_RawRequest``, the front door's
+    lighter stand-in for the infer routes.
+    """
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def stream(self) -> AsyncIterator[bytes]: ...
+
+
+async def read_body(request: Incoming, limit: int) -> bytes:
     """Read the request body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -190,7 +204,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_content_type(request: Request) -> None:
+def _check_content_type(request: Incoming) -> None:
     raw = request.headers.get("content-type")
     if raw is None:
         return  # lenient: a body without a declared type is tried as JSON
@@ -199,7 +213,7 @@ def _check_content_type(request: Request) -> None:
         raise HttpError(415, f"Content-Type {media!r} is not supported; use application/json")
 
 
-def _timeout_s(request: Request, default_ms: int) -> float:
+def _timeout_s(request: Incoming, default_ms: int) -> float:
     raw = request.headers.get(TIMEOUT_HEADER)
     if raw is None:
         return default_ms / 1000.0
@@ -236,7 +250,7 @@ Encoder = Callable[[Model, Decoded, Prediction], Any]
 
 
 async def _predict(
-    state: ServiceState, request: Request, model_name: str, version: str | None,
+    state: ServiceState, request: Incoming, model_name: str, version: str | None,
     endpoint: str, decode: Codec, encode: Encoder,
 ) -> Response:  # fmt: skip
     started = time.perf_counter()
@@ -312,13 +326,96 @@ def _mlflow_encode(model: Model, decoded: Decoded, prediction: Prediction) -> An
     return encode_mlflow_response(prediction)
 
 
+class _RawRequest:
+    """A request of the infer routes read straight from the ASGI scope (see ``InferFrontDoor``)."""
+
+    __slots__ = ("_receive", "headers")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            # The first of repeated headers wins, as with Starlette's Headers.get.
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        self.headers: Mapping[str, str] = headers
+        self._receive = receive
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body chunks; raise ``ClientDisconnect`` if the client goes away."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+
+
+def _infer_route(path: str) -> tuple[str, str | None] | None:
+    """Return (model, version) if ``path`` is a V2 infer route, else None."""
+    parts = path.split("/")
+    # /v2/models/{name}/infer or /v2/models/{name}/versions/{version}/infer
+    if len(parts) == 5 and parts[4] == "infer":
+        version = None
+    elif len(parts) == 7 and parts[6] == "infer" and parts[4] == "versions" and parts[5]:
+        version = parts[5]
+    else:
+        return None
+    if parts[0] or parts[1] != "v2" or parts[2] != "models" or not parts[3]:
+        return None
+    return parts[3], version
+
+
+class InferFrontDoor:
+    """The service's ASGI app: infer POSTs go straight to the predict path, the rest to Starlette.
+
+    Profiling under load showed Starlette's middleware, routing and request objects
+    costing about a third of the event loop's time per request, and the loop shares
+    the GIL with predict. The infer routes (the hot path) therefore skip them; their
+    answers are the same ``Response`` objects, written as two ASGI messages. Every
+    other request, a mounted ``root_path`` and the lifespan go to Starlette unchanged,
+    so ``state`` is Starlette's.
+    """
+
+    def __init__(self, app: Starlette, service: ServiceState) -> None:
+        self.app: ASGIApp = app
+        self.state = app.state
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            service = self._service
+            if path == "/invocations":
+                response = await _predict(
+                    service, _RawRequest(scope, receive), service.default, None, "invocations",
+                    _mlflow_decode, _mlflow_encode,
+                )  # fmt: skip
+            elif (route := _infer_route(path)) is not None:
+                response = await _predict(
+                    service, _RawRequest(scope, receive), route[0], route[1], "v2_infer",
+                    _v2_decode, _v2_encode,
+                )  # fmt: skip
+            else:
+                response = None
+            if response is not None:
+                start = {"type": "http.response.start", "status": response.status_code,
+                         "headers": response.raw_headers}  # fmt: skip
+                await send(start)
+                await send({"type": "http.response.body", "body": response.body})
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     models: Sequence[Model], settings: Settings, tracing: Tracing | None = None
-) -> Starlette:
+) -> InferFrontDoor:
     """Build the ASGI app serving ``models`` (the first is the default for ``/invocations``).
 
-    The app's lifespan starts the batchers and drains them on shutdown; ``app.state.service``
-    is the ``ServiceState`` (``python -m serving`` calls its ``drain`` on SIGTERM first).
+    Returns the ``InferFrontDoor`` in front of the Starlette app. The lifespan starts
+    the batchers and drains them on shutdown; ``app.state.service`` is the
+    ``ServiceState`` (``python -m serving`` calls its ``drain`` on SIGTERM first).
     Raises ``ValueError`` if ``models`` is empty or the batch settings are invalid.
     """
     state = ServiceState(models, settings, tracing or Tracing())
@@ -407,4 +504,4 @@ def create_app(
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.service = state
-    return app
+    return InferFrontDoor(app, state)

@@ -122,6 +122,8 @@ def _as_dtype(what: str, values: Any, dtype: np.dtype[Any], label: str) -> np.nd
         raw = np.asarray(values)
     except (ValueError, TypeError):
         raise ProtocolError(f"{what}: data is ragged or not a list of values") from None
+    if raw.dtype == dtype and dtype.kind in "biuf":
+        return raw  # already exact (the common FP64/INT64 request): nothing to check or cast
     kind = raw.dtype.kind
     if dtype.kind == "b":
         ok = kind == "b"
@@ -180,6 +182,8 @@ def _json_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
 def _tensor_to_column(what: str, arr: np.ndarray, datatype: str, spec: ColumnSpec) -> np.ndarray:
     """Cast a decoded V2 tensor column to the signature column type, only if that is safe."""
     src = V2_DTYPES[datatype]
+    if src == spec.dtype and src.kind in "biuf":
+        return arr  # the hot path: the client sent the column's own numeric type
     if spec.type in ("string", "binary", "datetime"):
         ok = datatype == "BYTES"
     elif spec.type == "boolean":
