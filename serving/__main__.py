@@ -18,6 +18,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Generator, Sequence
 
@@ -35,6 +36,11 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # models loaded, batchers running, listener open
+            log.info("serving", extra={"host": self.config.host, "port": self.config.port})
 
 
 async def _serve(server: _Server) -> None:

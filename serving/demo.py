@@ -190,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri_for(args.root)
-    _progress(f"serving {uri} on http://{args.host}:{args.port}; try:")
+    _progress(
+        f"loading {uri}; it serves on http://{args.host}:{args.port} once the log says "
+        "'serving'. Then try:"
+    )
     for line in lines:
         print(line, flush=True)
     from serving.__main__ import main as serve
