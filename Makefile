@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup test lint typecheck unit plan plan-json demo bench clean
+.PHONY: setup test lint typecheck unit plan plan-json demo bench lock clean
 
 # Installs the project (editable, so `components` imports when Pulumi runs infra/)
 # with the serving extra and the test tools, all pinned in pyproject.toml.
@@ -44,6 +44,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.serving
+
+# Re-resolves the service image's locked dependencies (needs the package index).
+lock: $(STAMP)
+	$(BIN)/uv pip compile serving/requirements.txt --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --annotation-style line \
+		--custom-compile-command "make lock" -o serving/requirements.lock
 
 clean:
 	rm -rf $(VENV) .mlflow .pytest_cache .ruff_cache

@@ -29,3 +29,28 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in readme_head
     assert "make plan" in readme_head
     assert "make test" in ci
+
+
+def _pins(text: str) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip().rstrip("\\").strip()
+        if "==" in line and not line.startswith("--"):
+            name, version = line.split("==", 1)
+            pins[name.split("[", 1)[0].strip().lower()] = version.strip()
+    return pins
+
+
+def test_image_lock_holds_every_service_pin_with_hashes() -> None:
+    wanted = _pins((ROOT / "serving" / "requirements.txt").read_text())
+    lock_text = (ROOT / "serving" / "requirements.lock").read_text()
+    locked = _pins(lock_text)
+    assert wanted, "serving/requirements.txt pins nothing"
+    for name, version in wanted.items():
+        assert locked.get(name) == version, f"{name}: lock has {locked.get(name)}, want {version}"
+    # Every locked package carries at least one hash, so pip can run with --require-hashes.
+    entries = lock_text.split("\n", 2)[2].split("==")[1:]
+    assert len(entries) == len(locked)
+    assert all("--hash=sha256:" in entry for entry in entries)
+    dockerfile = (ROOT / "serving" / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile
