@@ -73,6 +73,13 @@ class ResourceRule:
     check: Callable[[str, Mapping[str, Any]], list[str]]
 
 
+def mandatory_rule(
+    name: str, types: set[str], description: str, why: str, source: str, check: Any
+) -> ResourceRule:
+    """Return a mandatory :class:`ResourceRule` over ``types`` (the common case)."""
+    return ResourceRule(name, "mandatory", frozenset(types), description, why, source, check)
+
+
 @dataclass(frozen=True)
 class StackRule:
     """A rule that needs several resources (e.g. a VPC and its flow log).

@@ -14,6 +14,7 @@ from policy.rules_base import (
     dig,
     is_unknown,
     iter_mappings,
+    mandatory_rule,
 )
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -138,14 +139,8 @@ def _kms_deletion_window(_: str, props: Mapping[str, Any]) -> list[str]:
     return [f"deletionWindowInDays must be at least 7 days (30 is the default); found {raw!r}"]
 
 
-def _rule(
-    name: str, types: set[str], description: str, why: str, source: str, check: Any
-) -> ResourceRule:
-    return ResourceRule(name, "mandatory", frozenset(types), description, why, source, check)
-
-
 RULES: list[ResourceRule] = [
-    _rule(
+    mandatory_rule(
         "eks-secrets-kms",
         {CLUSTER},
         "Kubernetes secrets are envelope-encrypted with a customer KMS key.",
@@ -153,7 +148,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Data encryption); CIS EKS 5.3.1; Checkov CKV_AWS_58",
         _secrets_kms,
     ),
-    _rule(
+    mandatory_rule(
         "eks-control-plane-logging",
         {CLUSTER},
         "All five control plane log types are enabled.",
@@ -161,7 +156,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Auditing and logging); CIS EKS 2.1.1; Checkov CKV_AWS_37",
         _control_plane_logs,
     ),
-    _rule(
+    mandatory_rule(
         "eks-public-endpoint",
         {CLUSTER},
         "The public API endpoint is off, or limited to CIDRs that exclude 0.0.0.0/0 and ::/0.",
@@ -179,7 +174,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Make the endpoint private); CIS EKS 5.4.2",
         _public_endpoint_restricted,
     ),
-    _rule(
+    mandatory_rule(
         "eks-auth-mode-api",
         {CLUSTER},
         "Cluster access is managed with access entries (authenticationMode API).",
@@ -188,7 +183,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Identity and access management: cluster access manager)",
         _authentication_mode,
     ),
-    _rule(
+    mandatory_rule(
         "eks-no-creator-admin",
         {CLUSTER},
         "The identity that creates the cluster gets no implicit cluster-admin.",
@@ -196,7 +191,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Identity and access management: cluster access manager)",
         _no_creator_admin,
     ),
-    _rule(
+    mandatory_rule(
         "kms-key-rotation",
         {KMS_KEY},
         "Automatic key rotation is on (symmetric encryption keys).",
@@ -204,7 +199,7 @@ RULES: list[ResourceRule] = [
         "AWS Security Hub KMS.4; Checkov CKV_AWS_7",
         _kms_rotation,
     ),
-    _rule(
+    mandatory_rule(
         "kms-deletion-window",
         {KMS_KEY},
         "The key deletion window is at least 7 days.",

@@ -14,6 +14,7 @@ from policy.rules_base import (
     dig,
     is_unknown,
     iter_mappings,
+    mandatory_rule,
 )
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -133,14 +134,8 @@ def _spot_diversity(_: str, props: Mapping[str, Any]) -> list[str]:
     return ["a SPOT node group should list 3 or more instanceTypes (found 2) for spot diversity"]
 
 
-def _rule(
-    name: str, types: set[str], description: str, why: str, source: str, check: Any
-) -> ResourceRule:
-    return ResourceRule(name, "mandatory", frozenset(types), description, why, source, check)
-
-
 RULES: list[ResourceRule] = [
-    _rule(
+    mandatory_rule(
         "ec2-imdsv2-required",
         {LAUNCH_TEMPLATE},
         "Node launch templates require IMDSv2 session tokens.",
@@ -148,7 +143,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Restrict access to the instance profile); Checkov CKV_AWS_79",
         _imdsv2,
     ),
-    _rule(
+    mandatory_rule(
         "ec2-encrypted-volumes",
         {LAUNCH_TEMPLATE},
         "Launch template EBS volumes (the root volume at least) are encrypted.",
@@ -156,7 +151,7 @@ RULES: list[ResourceRule] = [
         "Checkov CKV_AWS_8",
         _encrypted_volumes,
     ),
-    _rule(
+    mandatory_rule(
         "ec2-no-public-ip",
         {LAUNCH_TEMPLATE},
         "Launch template network interfaces do not get a public IP.",
@@ -164,7 +159,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Network security); Checkov CKV_AWS_88",
         _no_public_ip,
     ),
-    _rule(
+    mandatory_rule(
         "eks-nodegroup-no-ssh",
         {NODE_GROUP},
         "Managed node groups have no SSH remote access.",
@@ -172,7 +167,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (Infrastructure security); Checkov CKV_AWS_100",
         _no_ssh,
     ),
-    _rule(
+    mandatory_rule(
         "eks-gpu-nodegroup-taint",
         {NODE_GROUP},
         "GPU node groups carry the nvidia.com/gpu NoSchedule taint.",
@@ -180,7 +175,7 @@ RULES: list[ResourceRule] = [
         "EKS Best Practices (AI/ML: compute and autoscaling)",
         _gpu_taint,
     ),
-    _rule(
+    mandatory_rule(
         "eks-spot-min-instance-types",
         {NODE_GROUP},
         "SPOT node groups list at least 2 instance types.",
