@@ -31,6 +31,7 @@ from serving.batching import (
     BatchPolicy,
     DeadlineExceeded,
     Draining,
+    DrainTimeout,
     OutputMismatch,
     QueueFull,
 )
@@ -53,6 +54,12 @@ from serving.tracing import Tracing, trace_id_of
 log = logging.getLogger("serving")
 TIMEOUT_HEADER = "x-request-timeout-ms"
 MAX_TIMEOUT_MS = 600_000
+#: Present on requests using the V2 binary tensor extension, which is not implemented.
+BINARY_HEADER = "inference-header-content-length"
+#: Liveness fails once a batch has run this many default request timeouts.
+LIVENESS_TIMEOUTS = 2
+#: Status recorded (log and metrics only, never sent) when the client went away: nginx's code.
+CLIENT_CLOSED = 499
 
 
 class HttpError(Exception):
@@ -74,6 +81,21 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """Return ``{"error": message}`` with ``status``."""
     return json_response({"error": message}, status, headers)
+
+
+class _NoAnswer(Response):
+    """The answer to a client that went away: nothing is sent (status 499 is only recorded)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return
+
+
+#: Returned by ``_predict`` when the client disconnected; the front door sends nothing either.
+NO_ANSWER = _NoAnswer(status_code=CLIENT_CLOSED)
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request was queued or predicted."""
 
 
 class ServiceState:
@@ -124,6 +146,21 @@ class ServiceState:
     def ready(self) -> bool:
         """True once the batchers run and until draining starts."""
         return self.started and not self.draining
+
+    def stuck(self) -> str | None:
+        """Name a model whose oldest running batch exceeds the liveness limit, else None.
+
+        The limit is ``LIVENESS_TIMEOUTS`` x the default request timeout: no request can
+        still be waiting for such a batch, so its predict is hung and holds a worker.
+        Liveness then fails so that the orchestrator restarts the process.
+        """
+        limit = LIVENESS_TIMEOUTS * self.settings.request_timeout_ms / 1000.0
+        now = time.monotonic()
+        for name, batcher in self.batchers.items():
+            since = batcher.oldest_batch_started_at
+            if since is not None and now - since > limit:
+                return f"model {name!r} predict has run {now - since:.1f}s (limit {limit:g}s)"
+        return None
 
     async def start(self) -> None:
         """Start every batcher (from the running loop)."""
@@ -186,14 +223,31 @@ class Incoming(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...
 
+    @property
+    def receive(self) -> Receive: ...
+
     def stream(self) -> AsyncIterator[bytes]: ...
 
 
+def _is_digits(raw: str) -> bool:
+    # str.isdigit alone accepts "¹" or "٣", which int() then refuses or reads differently.
+    return raw.isascii() and raw.isdigit()
+
+
 async def read_body(request: Incoming, limit: int) -> bytes:
-    """Read the request body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
+    """Read the request body, refusing with 413 as soon as it exceeds ``limit`` bytes.
+
+    Raises ``HttpError`` 400 if Content-Length is not a decimal integer, 413 if it or
+    the streamed body exceeds ``limit``; ``ClientDisconnect`` if the client goes away.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HttpError(413, f"request body of {declared} bytes exceeds the limit of {limit}")
+    if declared is not None:
+        declared = declared.strip()
+        if not _is_digits(declared):
+            raise HttpError(400, "header Content-Length must be a non-negative decimal integer")
+        # More digits than any limit has: too large, without converting a huge string.
+        if len(declared) > 18 or int(declared) > limit:
+            raise HttpError(413, f"request body of {declared} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -217,7 +271,8 @@ def _timeout_s(request: Incoming, default_ms: int) -> float:
     raw = request.headers.get(TIMEOUT_HEADER)
     if raw is None:
         return default_ms / 1000.0
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
+    raw = raw.strip()
+    if not _is_digits(raw) or len(raw) > 7 or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
         raise HttpError(
             400, f"header X-Request-Timeout-Ms must be an integer in 1..{MAX_TIMEOUT_MS}"
         )
@@ -230,6 +285,8 @@ def _prediction_error(model: Model, exc: Exception) -> HttpError:
         return HttpError(
             429, f"model {model.name!r} queue is full; retry later", {"Retry-After": retry}
         )
+    if isinstance(exc, DrainTimeout):
+        return HttpError(503, "not finished within the drain grace period")
     if isinstance(exc, Draining):
         return HttpError(503, "draining")
     if isinstance(exc, DeadlineExceeded):
@@ -237,12 +294,59 @@ def _prediction_error(model: Model, exc: Exception) -> HttpError:
     if isinstance(exc, OutputMismatch | BatchingError):
         log.error("batch failed", extra={"model": model.name, "error": str(exc)})
         return HttpError(500, str(exc))
-    # Bisection has isolated this request, so a value/type error is about its data.
-    if isinstance(exc, ValueError | TypeError) or type(exc).__name__ == "MlflowException":
+    # Bisection has isolated this request, so a value/type error is about its data. Only
+    # MLflow's schema enforcement speaks to clients; other text may carry internals.
+    if _is_mlflow_error(exc):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         return HttpError(400, f"model {model.name!r} rejected the input: {first}")
+    if isinstance(exc, ValueError | TypeError):
+        log.warning(
+            "model rejected the input",
+            extra={"model": model.name, "error": f"{type(exc).__name__}: {exc}"[:1000]},
+        )
+        return HttpError(400, f"model {model.name!r} rejected the input")
     log.error("predict failed", exc_info=exc, extra={"model": model.name})
     return HttpError(500, "prediction failed")
+
+
+def _is_mlflow_error(exc: Exception) -> bool:
+    # By name: the app does not import mlflow (tests serve in-memory models without it).
+    return any(cls.__name__ == "MlflowException" for cls in type(exc).__mro__)
+
+
+async def _watch_disconnect(receive: Receive, task: asyncio.Task[Any]) -> bool:
+    """Wait for ``http.disconnect`` after the body was read, then cancel ``task``."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    task.cancel()
+    return True
+
+
+async def _submit(
+    batcher: Batcher[PreparedItem, Prediction], item: PreparedItem, deadline: float,
+    receive: Receive,
+) -> Prediction:  # fmt: skip
+    """Submit ``item``; if the client disconnects meanwhile, withdraw it (``_ClientGone``).
+
+    One watcher task per request, created once the body is complete: on disconnect it
+    cancels this task, which takes the item out of the queue (or drops its result).
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, task))
+    try:
+        return await batcher.submit(item, deadline=deadline)
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+            task.uncancel()
+            raise _ClientGone() from None
+        raise
+    finally:
+        if watcher.done():
+            if not watcher.cancelled():
+                watcher.exception()  # retrieved: a failing receive is not worth a log line
+        else:
+            watcher.cancel()
 
 
 Codec = Callable[[Any, Model], Decoded]
@@ -263,6 +367,11 @@ async def _predict(
         label = model.name
         if not state.ready:
             raise HttpError(503, "draining" if state.draining else "not ready")
+        if BINARY_HEADER in request.headers:
+            raise HttpError(
+                400,
+                "binary tensor extension is not supported; send JSON tensors (binary_data=False)",
+            )
         _check_content_type(request)
         body = await read_body(request, state.settings.max_body_bytes)
         try:
@@ -277,7 +386,11 @@ async def _predict(
             trace_id = trace_id_of(span)
             item = PreparedItem(decoded.columns, decoded.rows, span.get_span_context())
             try:
-                prediction = await state.batchers[model.name].submit(item, deadline=deadline)
+                prediction = await _submit(
+                    state.batchers[model.name], item, deadline, request.receive
+                )
+            except _ClientGone:
+                raise
             except Exception as exc:
                 raise _prediction_error(model, exc) from None
         status = 200
@@ -288,8 +401,11 @@ async def _predict(
     except HttpError as exc:
         status, headers = exc.status, exc.headers
         return error_response(exc.status, exc.message, exc.headers)
+    except (_ClientGone, ClientDisconnect):
+        status = CLIENT_CLOSED  # nobody is listening: record it, send nothing
+        return NO_ANSWER
     except asyncio.CancelledError:
-        status = 499  # the client went away; recorded under nginx's code for it
+        status = CLIENT_CLOSED
         raise
     except Exception:
         log.exception("unhandled error", extra={"model": label, "endpoint": endpoint})
@@ -338,6 +454,11 @@ class _RawRequest:
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         self.headers: Mapping[str, str] = headers
         self._receive = receive
+
+    @property
+    def receive(self) -> Receive:
+        """The ASGI ``receive`` callable (watched for a disconnect once the body is read)."""
+        return self._receive
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Yield the body chunks; raise ``ClientDisconnect`` if the client goes away."""
@@ -399,6 +520,8 @@ class InferFrontDoor:
                 )  # fmt: skip
             else:
                 response = None
+            if response is NO_ANSWER:
+                return
             if response is not None:
                 start = {"type": "http.response.start", "status": response.status_code,
                          "headers": response.raw_headers}  # fmt: skip
@@ -435,6 +558,9 @@ def create_app(
         return json_response(server_metadata())
 
     async def live(_: Request) -> Response:
+        stuck = state.stuck()
+        if stuck is not None:
+            return error_response(503, f"not live: {stuck}")
         return json_response({"live": True})
 
     async def ready(_: Request) -> Response:

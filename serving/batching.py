@@ -69,6 +69,10 @@ class Draining(BatchingError):
     """The batcher is not accepting requests (not started, draining or stopped)."""
 
 
+class DrainTimeout(Draining):
+    """The request was admitted but not finished within the drain grace period."""
+
+
 class DeadlineExceeded(BatchingError):
     """The request's deadline passed before dispatch or while its batch ran."""
 
@@ -114,7 +118,12 @@ class BatchPolicy:
 
 
 class BatchObserver(Protocol):
-    """Metrics hooks; called on the event loop. ``reason`` is drain/full/idle/delay."""
+    """Metrics hooks; called on the event loop. ``reason`` is drain/full/idle/delay.
+
+    An observer may also define ``on_queue_depth(queue_depth: int)``: it is called when
+    the queue shrinks without a dispatch (expiry, cancellation, stop). It is optional
+    (looked up by name) so observers written before it keep working.
+    """
 
     def on_admitted(self, queue_depth: int) -> None: ...
     def on_rejected(self) -> None: ...
@@ -159,6 +168,9 @@ class NullObserver:
     def on_batch_done(self, duration_s: float, ok: bool) -> None:
         """Ignore a finished batch."""
 
+    def on_queue_depth(self, queue_depth: int) -> None:
+        """Ignore a queue that shrank without a dispatch."""
+
 
 class _Safe:
     """Wraps an observer so that a failing metrics hook can never break batching."""
@@ -167,8 +179,11 @@ class _Safe:
         self._inner = inner
 
     def __call__(self, hook: str, *args: Any) -> None:
+        fn = getattr(self._inner, hook, None)
+        if fn is None:
+            return  # an optional hook the observer does not define
         try:
-            getattr(self._inner, hook)(*args)
+            fn(*args)
         except Exception:
             log.exception("batch observer hook %s failed", hook)
 
@@ -202,6 +217,7 @@ class _State(Generic[T, R]):
     pending: set[_Entry[T, R]] = field(default_factory=set)
     in_flight: int = 0
     batch_s: float | None = None
+    running_since: dict[int, float] = field(default_factory=dict)
 
 
 class Batcher(Generic[T, R]):
@@ -264,6 +280,12 @@ class Batcher(Generic[T, R]):
     def in_flight(self) -> int:
         """Batches currently running (at most ``policy.workers``)."""
         return self._s.in_flight
+
+    @property
+    def oldest_batch_started_at(self) -> float | None:
+        """``clock()`` time at which the longest-running batch started; None if none runs."""
+        running = self._s.running_since
+        return min(running.values()) if running else None
 
     async def start(self) -> None:
         """Bind to the running loop and start accepting (idempotent; call from the loop)."""
@@ -354,9 +376,16 @@ class Batcher(Generic[T, R]):
         self._stopped = True
         for entry in list(self._s.pending):
             where = "queued" if entry.queued else "running"
-            self._fail(entry, Draining(f"model {self.name!r} stopped ({where})"))
+            self._fail(
+                entry,
+                DrainTimeout(
+                    f"model {self.name!r} stopped ({where}): "
+                    "not finished within the drain grace period"
+                ),
+            )
         self._s.queue.clear()
         self._s.queued_items = self._s.queued_rows = 0
+        self._notify("on_queue_depth", 0)
         self._disarm()
         for task in list(self._batches):
             task.cancel()  # a hung handler keeps its thread; the awaiting task must not
@@ -428,6 +457,7 @@ class Batcher(Generic[T, R]):
             where = "in the queue" if entry.queued else "while its batch ran"
             if entry.queued:
                 self._unqueue(entry)
+                self._notify("on_queue_depth", self._s.queued_items)
             if self._fail(entry, DeadlineExceeded(f"deadline exceeded {where}")):
                 self._notify("on_expired")
 
@@ -461,12 +491,15 @@ class Batcher(Generic[T, R]):
 
     async def _run_batch(self, batch: list[_Entry[T, R]]) -> None:
         started = self._clock()
+        key = id(batch)
+        self._s.running_since[key] = started
         ok = False
         try:
             ok = await self._execute(batch)
         finally:
             duration = self._clock() - started
             s = self._s
+            s.running_since.pop(key, None)
             s.batch_s = duration if s.batch_s is None else 0.8 * s.batch_s + 0.2 * duration
             s.in_flight -= 1
             for entry in batch:  # a guard: nothing leaves a batch unresolved
@@ -555,6 +588,7 @@ class Batcher(Generic[T, R]):
     def _cancel(self, entry: _Entry[T, R]) -> None:
         if entry.queued:
             self._unqueue(entry)
+            self._notify("on_queue_depth", self._s.queued_items)
         self._s.pending.discard(entry)
         if not entry.future.done():
             entry.future.cancel()

@@ -82,6 +82,10 @@ class ModelObserver:
         (self._batch_ok if ok else self._batch_error).observe(duration_s)
         self._in_flight.dec()
 
+    def on_queue_depth(self, queue_depth: int) -> None:
+        """The queue shrank without a dispatch (expiry, cancellation, stop)."""
+        self._admitted_depth.set(queue_depth)
+
 
 class ServiceMetrics:
     """All of the service's collectors, registered in their own ``CollectorRegistry``."""

@@ -116,8 +116,19 @@ def _check_int_range(what: str, arr: np.ndarray, dtype: np.dtype[Any]) -> None:
         )
 
 
+def _has_bool(values: list[Any]) -> bool:
+    """True if a (nested) JSON list holds a boolean; C-speed for flat lists of numbers."""
+    kinds = set(map(type, values))
+    if bool in kinds:
+        return True
+    return list in kinds and any(_has_bool(v) for v in values if type(v) is list)
+
+
 def _as_dtype(what: str, values: Any, dtype: np.dtype[Any], label: str) -> np.ndarray:
     """Convert JSON ``values`` to ``dtype``, refusing anything lossy or of the wrong kind."""
+    # numpy reads [1, true] as [1, 1]: a boolean among numbers must be refused first.
+    if dtype.kind in "iuf" and isinstance(values, list) and _has_bool(values):
+        raise ProtocolError(f"{what}: {label} expects {_expected(dtype)}, got booleans")
     try:
         raw = np.asarray(values)
     except (ValueError, TypeError):
@@ -172,11 +183,19 @@ def _column_from_strings(what: str, arr: np.ndarray, spec: ColumnSpec) -> np.nda
 
 
 def _json_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
-    """Convert one column of JSON values (MLflow formats) to the column's dtype."""
+    """Convert one column of JSON values (MLflow formats) to the column's dtype.
+
+    Each row must hold one scalar: nested lists are refused with a ``ProtocolError``
+    naming the column, so they never reach a batch.
+    """
     what = f"column {spec.name!r}"
     if spec.dtype.kind in "bifu":
-        return _as_dtype(what, values, spec.dtype, f"type {spec.type}")
-    return _column_from_strings(what, _as_dtype(what, values, np.dtype(object), spec.type), spec)
+        arr = _as_dtype(what, values, spec.dtype, f"type {spec.type}")
+    else:
+        arr = _as_dtype(what, values, np.dtype(object), spec.type)
+    if arr.ndim != 1:
+        raise ProtocolError(f"{what}: each row must hold one scalar value, not a list")
+    return arr if spec.dtype.kind in "bifu" else _column_from_strings(what, arr, spec)
 
 
 def _tensor_to_column(what: str, arr: np.ndarray, datatype: str, spec: ColumnSpec) -> np.ndarray:
@@ -335,6 +354,9 @@ def _requested_outputs(raw: Any, output_names: Sequence[str]) -> tuple[str, ...]
     ):
         raise ProtocolError("'outputs' must be a list of objects with a 'name'")
     names = tuple(o["name"] for o in raw)
+    if len(set(names)) != len(names):
+        dupe = next(n for n in names if names.count(n) > 1)
+        raise ProtocolError(f"output {dupe!r} is requested more than once")
     unknown = [n for n in names if output_names and n not in output_names]
     if unknown:
         raise ProtocolError(
@@ -439,6 +461,9 @@ def decode_mlflow_request(body: Any, columns: Sequence[ColumnSpec]) -> Decoded:
         cols = payload.get("columns", names)
         if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
             raise ProtocolError("'dataframe_split.columns' must be a list of column names")
+        if len(set(cols)) != len(cols):
+            dupe = next(c for c in cols if cols.count(c) > 1)
+            raise ProtocolError(f"'dataframe_split.columns' names column {dupe!r} more than once")
         raw = _rows_to_columns(payload["data"], cols, "dataframe_split.data")
     elif isinstance(payload, dict):  # instances / inputs as {column: [values]}
         raw = {k: v if isinstance(v, list) else [v] for k, v in payload.items()}
@@ -468,8 +493,15 @@ def encode_mlflow_response(prediction: Prediction) -> dict[str, Any]:
         cols = {n: _json_ready(a)[1] for n, a in outs.items()}
         rows = len(next(iter(outs.values()))) if outs else 0
         return {"predictions": [{n: cols[n][i] for n in cols} for i in range(rows)]}
-    (arr,) = outs.values()
-    return {"predictions": arr if v2_datatype(arr.dtype) not in ("BYTES", "FP16") else arr.tolist()}
+    if len(outs) == 1:
+        (arr,) = outs.values()
+        return {"predictions": _mlflow_values(arr)}
+    # Several named outputs: MLflow answers {"predictions": {name: [...]}}.
+    return {"predictions": {n: _mlflow_values(a) for n, a in outs.items()}}
+
+
+def _mlflow_values(arr: np.ndarray) -> Any:
+    return arr if v2_datatype(arr.dtype) not in ("BYTES", "FP16") else arr.tolist()
 
 
 # ---------------------------------------------------------------- metadata

@@ -405,3 +405,37 @@ def test_cancelled_while_its_batch_runs_discards_the_result() -> None:
         assert rig.obs.of("done")[-1][2] is True
 
     run(body)
+
+
+class DepthRecorder(Recorder):
+    """A ``Recorder`` that also defines the optional ``on_queue_depth`` hook."""
+
+    def on_queue_depth(self, queue_depth: int) -> None:
+        self.events.append(("depth", queue_depth))
+
+
+def test_queue_depth_is_reported_when_requests_leave_without_dispatch() -> None:
+    async def body() -> None:
+        fake_time, ex, obs = FakeTime(), FakeExecutor(), DepthRecorder()
+        batcher: Batcher[Any, Any] = Batcher(
+            "m", double, BatchPolicy(max_batch_delay_s=10.0), clock=fake_time.clock,
+            executor=ex, observer=obs, sleep=fake_time.sleep,
+        )  # fmt: skip
+        await batcher.start()
+        tasks = [asyncio.ensure_future(batcher.submit(0))]
+        await settle()  # dispatched at once: the model is busy from here
+        tasks.append(asyncio.ensure_future(batcher.submit(1)))
+        tasks.append(asyncio.ensure_future(batcher.submit(2, deadline=fake_time.now + 1.0)))
+        tasks.append(asyncio.ensure_future(batcher.submit(3)))
+        await settle()
+        assert batcher.queue_depth == 3
+        tasks[1].cancel()
+        await settle()
+        assert obs.of("depth") == [("depth", 2)]
+        await fake_time.advance(1.0)  # the second queued request expires
+        assert obs.of("depth") == [("depth", 2), ("depth", 1)]
+        assert batcher.queue_depth == 1 and isinstance(outcome(tasks[2]), DeadlineExceeded)
+        await ex.complete_all()
+        assert outcome(tasks[3]) == 6
+
+    run(body)

@@ -19,6 +19,7 @@ from serving.batching import (
     BatchPolicy,
     DeadlineExceeded,
     Draining,
+    DrainTimeout,
     OutputMismatch,
 )
 
@@ -133,6 +134,10 @@ def test_drain_times_out_on_a_hung_handler() -> None:
         await rig.time.advance(0.1)
         assert drain.done() and drain.exception() is None
         assert isinstance(outcome(hung), Draining) and isinstance(outcome(queued), Draining)
+        # Abandoned at the end of the grace period: told apart from a refused request.
+        for task in (hung, queued):
+            assert isinstance(outcome(task), DrainTimeout)
+            assert "not finished within the drain grace period" in str(outcome(task))
         await rig.ex.complete_all()  # the hung call returns after all: nothing set twice
         assert rig.batcher.in_flight == 0
 
@@ -188,5 +193,24 @@ def test_submit_before_start_is_refused() -> None:
         batcher: Batcher[int, int] = Batcher("m", double)
         with pytest.raises(Draining, match="not started"):
             await batcher.submit(1)
+
+    run(body)
+
+
+def test_oldest_running_batch_start_is_reported_until_it_ends() -> None:
+    async def body() -> None:
+        rig = await make_rig(BatchPolicy(max_batch_delay_s=10.0, workers=2, max_batch_size=1))
+        assert rig.batcher.oldest_batch_started_at is None
+        first = rig.submit(0)
+        await rig.time.advance(3.0)
+        second = rig.submit(1)
+        await settle()
+        assert rig.batcher.in_flight == 2
+        assert rig.batcher.oldest_batch_started_at == 100.0  # the first batch's start
+        await rig.ex.complete()
+        assert rig.batcher.oldest_batch_started_at == 103.0
+        await rig.ex.complete()
+        assert rig.batcher.oldest_batch_started_at is None
+        assert outcome(first) == 0 and outcome(second) == 2
 
     run(body)

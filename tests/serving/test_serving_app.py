@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from serving.app import create_app
+from serving.app import HttpError, create_app, read_body
 from serving.batching import OutputMismatch
 from serving.model import PreparedItem
 from serving.protocol import ColumnSpec, OutputSpec, Prediction
@@ -86,8 +87,25 @@ def test_infer_and_invocations_use_the_right_model(client: TestClient) -> None:
     assert r.json() == {"predictions": [3.0]}
 
 
-def test_bad_data_found_by_the_model_is_a_400_for_that_request_only(client: TestClient) -> None:
-    r = client.post("/v2/models/sum/infer", json=body(-1.0))
+def test_bad_data_found_by_the_model_is_a_400_for_that_request_only(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="serving"):
+        r = client.post("/v2/models/sum/infer", json=body(-1.0))
+    assert r.status_code == 400
+    # The model's own text may carry internals: it goes to the log, not to the client.
+    assert r.json() == {"error": "model 'sum' rejected the input"}
+    assert "secret" not in r.text and "/srv" not in r.text and "negative" not in r.text
+    assert any("secret internals" in str(getattr(rec, "error", "")) for rec in caplog.records)
+    assert client.post("/v2/models/sum/infer", json=body(1.0)).status_code == 200
+
+
+def test_mlflow_schema_errors_are_forwarded_to_the_client() -> None:
+    from mlflow.exceptions import MlflowException
+
+    app = create_app([SumModel(failure=MlflowException)], settings())
+    with TestClient(app) as c:
+        r = c.post("/v2/models/sum/infer", json=body(-1.0))
     assert r.status_code == 400
     assert r.json()["error"].startswith("model 'sum' rejected the input: x must not be negative")
 
@@ -187,3 +205,57 @@ def test_json_log_lines_carry_extra_fields() -> None:
     assert entry["level"] == "info" and entry["logger"] == "serving"
     assert entry["message"] == "request" and entry["model"] == "sum" and entry["status"] == 200
     assert entry["ts"].endswith("+00:00") and "\n" not in line
+
+
+# (TestClient re-encodes header values as UTF-8; raw latin-1 bytes are sent over a socket in
+# test_serving_disconnect.)
+@pytest.mark.parametrize("value", [b"\xd9\xa3", b"1" * 5000, b"-5", b"0"])
+def test_bad_timeout_header_is_a_400_naming_it(client: TestClient, value: bytes) -> None:
+    r = client.post("/v2/models/sum/infer", json=body(1.0), headers={"X-Request-Timeout-Ms": value})
+    assert r.status_code == 400
+    assert "X-Request-Timeout-Ms" in r.json()["error"]
+
+
+@pytest.mark.parametrize(("value", "status"), [("\xb9", 400), ("12a", 400), ("9" * 5000, 413)])
+def test_bad_content_length_is_refused_naming_it(value: str, status: int) -> None:
+    class Incoming:
+        def __init__(self) -> None:
+            self.headers = {"content-length": value}
+
+        async def stream(self) -> AsyncIterator[bytes]:
+            yield b"{}"
+
+    with pytest.raises(HttpError) as err:
+        asyncio.run(read_body(Incoming(), 100))  # type: ignore[arg-type]
+    assert err.value.status == status
+    assert "Content-Length" in err.value.message or "exceeds the limit" in err.value.message
+
+
+def test_binary_tensor_extension_is_refused(client: TestClient) -> None:
+    r = client.post(
+        "/v2/models/sum/infer",
+        content=b"{}" + b"\x00" * 8,
+        headers={"Inference-Header-Content-Length": "2", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "binary tensor extension is not supported; send JSON tensors (binary_data=False)"
+    }
+
+
+class TwoOutputs(SumModel):
+    outputs = (OutputSpec("sum", "FP64"), OutputSpec("twice", "FP64"))
+
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        return [
+            Prediction({"sum": it.columns["x"] + it.columns["y"], "twice": it.columns["x"] * 2})
+            for it in items
+        ]
+
+
+def test_invocations_with_several_named_outputs() -> None:
+    with TestClient(create_app([TwoOutputs()], settings())) as c:
+        split = {"columns": ["x", "y"], "data": [[1.5, 2], [3.0, 4]]}
+        r = c.post("/invocations", json={"dataframe_split": split})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"predictions": {"sum": [3.5, 7.0], "twice": [3.0, 6.0]}}

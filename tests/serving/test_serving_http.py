@@ -133,12 +133,22 @@ def test_200_concurrent_requests_each_get_their_own_prediction(
         v2_columns(rows[i : i + 1], f"r{i}") if i % 2 else v2_matrix(rows[i : i + 1])
         for i in range(200)
     ]
+    before = httpx.get(f"{main_server.url}/metrics", timeout=10).text
     responses = asyncio.run(_fire(main_server.url, bodies))
+    after = httpx.get(f"{main_server.url}/metrics", timeout=10).text
     for i, r in enumerate(responses):
         assert r.status_code == 200, r.text
         assert r.json()["outputs"][0]["data"] == [want[i]], f"request {i} got another row's answer"
         if i % 2:
             assert r.json()["id"] == f"r{i}"
+    # They were batched: more requests than batches, i.e. an average batch above 1.
+    requests = _metric(after, "serving_batch_requests_sum", model="anomaly") - _metric(
+        before, "serving_batch_requests_sum", model="anomaly"
+    )
+    batches = _metric(after, "serving_batch_requests_count", model="anomaly") - _metric(
+        before, "serving_batch_requests_count", model="anomaly"
+    )
+    assert requests == 200 and 0 < batches < requests, (requests, batches)
 
 
 BAD = [

@@ -326,3 +326,53 @@ def test_v2_and_mlflow_round_trip_any_rows(
         want = np.array([r[i] for r in rows])
         np.testing.assert_array_equal(v2.columns[name], want)
         np.testing.assert_array_equal(split.columns[name], want)
+
+
+NESTED = [
+    {"inputs": {"cpu_util": [[1.0, 2.0]], "memory_util": [1.0], "network_mbps": [1.0]}},
+    {"dataframe_records": [{"cpu_util": [1.0], "memory_util": 1.0, "network_mbps": 1.0}]},
+    {"dataframe_split": {"columns": [c.name for c in COLS], "data": [[[1.0, 2.0], 1.0, 1.0]]}},
+]
+
+
+@pytest.mark.parametrize("body", NESTED, ids=["inputs", "records", "split"])
+def test_mlflow_cells_must_be_scalars(body: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError, match="column 'cpu_util': each row must hold one scalar"):
+        decode_mlflow_request(body, COLS)
+
+
+def test_mlflow_nested_cells_in_string_columns_are_refused_too() -> None:
+    for kind in ("string", "binary"):
+        cols = (ColumnSpec("s", kind),)
+        with pytest.raises(ProtocolError, match="column 's': each row must hold one scalar"):
+            decode_mlflow_request({"dataframe_records": [{"s": ["YQ=="]}]}, cols)
+
+
+def test_duplicate_column_or_output_names_are_refused_naming_them() -> None:
+    body = {"dataframe_split": {"columns": ["cpu_util", "cpu_util"], "data": [[1.0, 2.0]]}}
+    with pytest.raises(ProtocolError, match="names column 'cpu_util' more than once"):
+        decode_mlflow_request(body, COLS)
+    v2 = {**per_column([[1.0, 2.0, 3.0]]), "outputs": [{"name": "y"}, {"name": "y"}]}
+    with pytest.raises(ProtocolError, match="output 'y' is requested more than once"):
+        decode_v2_request(v2, COLS, ["y"])
+
+
+@pytest.mark.parametrize("datatype", ["FP64", "FP32", "INT64", "UINT8"])
+def test_booleans_among_numbers_are_refused_naming_the_input(datatype: str) -> None:
+    body = per_column([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    body["inputs"][1] = tensor("memory_util", datatype, [2], [1, True])
+    with pytest.raises(ProtocolError, match=r"input 'memory_util'.*got booleans"):
+        decode_v2_request(body, COLS)
+    nested = {"inputs": [tensor("input", datatype, [1, 3], [[1, 2, False]])]}
+    with pytest.raises(ProtocolError, match=r"input 'input'.*got booleans"):
+        decode_v2_request(nested, COLS)
+    records = {"dataframe_records": [{"cpu_util": 1, "memory_util": True, "network_mbps": 2}]}
+    with pytest.raises(ProtocolError, match=r"column 'memory_util'.*got booleans"):
+        decode_mlflow_request(records, COLS)
+
+
+def test_mlflow_response_with_several_named_outputs() -> None:
+    pred = Prediction({"label": np.array([1, -1]), "score": np.array([0.5, 0.25])})
+    out = encode_mlflow_response(pred)["predictions"]
+    assert set(out) == {"label", "score"}
+    assert out["label"].tolist() == [1, -1] and out["score"].tolist() == [0.5, 0.25]

@@ -1,0 +1,192 @@
+"""A real uvicorn server in-process: clients that hang up, and a hung predict.
+
+The model blocks on a ``threading.Event`` the test releases, so "a request is queued
+behind a running batch" is a state the test waits for (bounded polls of the batcher),
+not a timing guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import httpx
+import pytest
+import uvicorn
+
+from serving.app import ServiceState, create_app
+from serving.model import PreparedItem
+from serving.protocol import ColumnSpec, OutputSpec, Prediction
+from serving.settings import ModelSpec, Settings
+
+POLL_S = 0.01
+POLL_LIMIT = 500  # polls of POLL_S: a bounded wait of about 5 s
+
+
+class GatedModel:
+    """Echoes x; a batch holding x == 1.0 blocks until ``gate`` is set (at most 10 s)."""
+
+    name, version, platform = "gated", "1", "test"
+    inputs = (ColumnSpec("x", "double"),)
+    outputs = (OutputSpec("y", "FP64"),)
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.running = threading.Event()
+        self.seen: list[float] = []
+
+    def predict_batch(self, items: Sequence[PreparedItem]) -> list[Prediction]:
+        xs = [float(it.columns["x"][0]) for it in items]
+        self.seen.extend(xs)
+        if 1.0 in xs:
+            self.running.set()
+            self.gate.wait(10)
+        return [Prediction({"y": it.columns["x"]}) for it in items]
+
+
+def _body(x: float) -> bytes:
+    tensor = {"name": "x", "shape": [1], "datatype": "FP64", "data": [x]}
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def _head(length: int) -> bytes:
+    return (
+        b"POST /v2/models/gated/infer HTTP/1.1\r\nhost: t\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % length
+    )
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(POLL_LIMIT):
+        if check():
+            return
+        await asyncio.sleep(POLL_S)  # bounded poll of server state
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def _count(state: ServiceState, code: str) -> float:
+    return state.metrics.requests.labels("gated", "v2_infer", code)._value.get()
+
+
+@contextlib.asynccontextmanager
+async def serve(model: GatedModel, **overrides: object) -> AsyncIterator[tuple[str, ServiceState]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = Settings(models=(ModelSpec("gated", "u"),), port=port, **overrides)  # type: ignore[arg-type]
+    app = create_app([model], settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await _until(lambda: server.started, "the server started")
+        yield f"http://127.0.0.1:{port}", app.state.service
+    finally:
+        model.gate.set()
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+def test_client_hanging_up_withdraws_its_queued_request() -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        async with serve(model, access_log=False) as (url, state):
+            batcher = state.batchers["gated"]
+            async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+                first = asyncio.create_task(
+                    client.post("/v2/models/gated/infer", content=_body(1.0))
+                )
+                await _until(model.running.is_set, "the first batch runs")
+                _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+                body = _body(2.0)
+                writer.write(_head(len(body)) + body)
+                await writer.drain()
+                await _until(lambda: batcher.queue_depth == 1, "the second request is queued")
+                writer.close()
+                await _until(lambda: batcher.queue_depth == 0, "the closed request left")
+                metrics = (await client.get("/metrics")).text
+                model.gate.set()
+                assert (await first).status_code == 200
+        assert model.seen == [1.0], "the closed request's row reached predict"
+        assert 'serving_cancelled_total{model="gated"} 1.0' in metrics
+        assert 'serving_queue_depth{model="gated"} 0.0' in metrics
+        assert _count(state, "499") == 1
+
+    asyncio.run(main())
+
+
+def test_client_hanging_up_mid_body_is_a_quiet_499(caplog: pytest.LogCaptureFixture) -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        async with serve(model, access_log=False) as (url, state):
+            _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+            writer.write(_head(1000) + b'{"inputs":')
+            await writer.drain()
+            writer.close()
+            await _until(lambda: _count(state, "499") == 1, "the request is recorded as 499")
+            assert _count(state, "500") == 0
+
+    with caplog.at_level(logging.INFO, logger="serving"):
+        asyncio.run(main())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert model.seen == []
+
+
+def test_liveness_fails_while_a_predict_hangs_past_twice_the_request_timeout() -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        # Limit: 2 x 50 ms. The hung request itself is answered 504 at 50 ms.
+        settings = {"access_log": False, "request_timeout_ms": 50, "workers": 1}
+        async with (
+            serve(model, **settings) as (url, _),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            assert (await client.get("/v2/health/live")).status_code == 200
+            r = await client.post("/v2/models/gated/infer", content=_body(1.0))
+            assert r.status_code == 504
+            for _ in range(POLL_LIMIT):
+                live = await client.get("/v2/health/live")
+                if live.status_code != 200:
+                    break
+                await asyncio.sleep(POLL_S)  # bounded poll until the limit passes
+            assert live.status_code == 503
+            assert "model 'gated' predict has run" in live.json()["error"]
+            assert (await client.get("/v2/health/ready")).status_code == 200
+            model.gate.set()
+            for _ in range(POLL_LIMIT):
+                live = await client.get("/v2/health/live")
+                if live.status_code == 200:
+                    break
+                await asyncio.sleep(POLL_S)
+            assert live.json() == {"live": True}
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("value", [b"\xb9", b"\xb2\xb3", b"1" * 5000])
+def test_timeout_header_with_non_ascii_digits_is_a_400_naming_it(value: bytes) -> None:
+    model = GatedModel()
+
+    async def main() -> bytes:
+        async with serve(model, access_log=False) as (url, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+            body = _body(2.0)
+            head = _head(len(body)).replace(b"\r\n\r\n", b"\r\nx-request-timeout-ms: ")
+            writer.write(head + value + b"\r\nconnection: close\r\n\r\n" + body)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            return answer
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"X-Request-Timeout-Ms must be an integer" in answer
+    assert model.seen == []
