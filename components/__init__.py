@@ -1,1 +1,44 @@
-"""components."""
+"""The platform's reusable Pulumi components: the one public face of the package.
+
+Layers: ``foundation`` (AWS the cluster stands on), ``services`` (in-cluster platform
+services), ``workloads`` (what the platform runs). Private helpers (``_aws``, ``_k8s``,
+``_validate``, ``_tokens``) are shared plumbing, not API.
+"""
+
+from components._validate import Problem, ValidationError
+from components.foundation.cluster import Cluster, ClusterArgs, validate_cluster_args
+from components.foundation.cluster_addons import (
+    ClusterAddons,
+    ClusterAddonsArgs,
+    validate_cluster_addons_args,
+)
+from components.foundation.irsa import (
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    validate_service_account_role_args,
+)
+from components.foundation.network import Network, NetworkArgs, validate_network_args
+from components.foundation.node_groups import NodeGroup, NodeGroupArgs, validate_node_group_args
+from components.foundation.node_presets import PRESETS, preset_args
+
+__all__ = [
+    "PRESETS",
+    "Cluster",
+    "ClusterAddons",
+    "ClusterAddonsArgs",
+    "ClusterArgs",
+    "Network",
+    "NetworkArgs",
+    "NodeGroup",
+    "NodeGroupArgs",
+    "Problem",
+    "ServiceAccountRole",
+    "ServiceAccountRoleArgs",
+    "ValidationError",
+    "preset_args",
+    "validate_cluster_addons_args",
+    "validate_cluster_args",
+    "validate_network_args",
+    "validate_node_group_args",
+    "validate_service_account_role_args",
+]

@@ -1,4 +1,4 @@
-"""Node groups on the mock engine: the hardened launch template, role and presets."""
+"""Node groups on the mock engine: the hardened launch template, role, disks and presets."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from components import node_groups as ng
-from components.node_groups import NodeGroup, NodeGroupArgs, Taint
+from components._k8s import NodeTaint
+from components.foundation.node_groups import NodeGroup, NodeGroupArgs
+from components.foundation.node_presets import preset_args
 from infra.mocks import ProgramRun, hex_digest, run_program
+from tests.components.support import alias_types
 
 SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
 
@@ -22,23 +24,29 @@ def _plan(pools: dict[str, NodeGroupArgs]) -> ProgramRun:
     return run_program(program, project="mlplatform", stack="t", config={"aws:region": "us-west-2"})
 
 
+def _pool(preset: str, cluster: str, subnets: list[str], **fields: object) -> NodeGroupArgs:
+    return preset_args(preset, pool=preset, cluster_name=cluster, subnet_ids=subnets, **fields)  # type: ignore[arg-type]
+
+
 DEV_POOLS = {
-    "system": ng.system(cluster_name="ml-dev", subnet_ids=SUBNETS[:2], min_size=1, max_size=2),
-    "gpu": ng.gpu(cluster_name="ml-dev", subnet_ids=SUBNETS[:2], instance_types=["g5.xlarge"]),
-    "spot": ng.spot(cluster_name="ml-dev", subnet_ids=SUBNETS[:2]),
+    "system": _pool("system", "ml-dev", SUBNETS[:2], min_size=1, max_size=2),
+    "gpu": _pool("gpu", "ml-dev", SUBNETS[:2], instance_types=["g5.xlarge"]),
+    "spot": _pool("spot", "ml-dev", SUBNETS[:2]),
 }
 PROD_POOLS = {
-    "system": ng.system(cluster_name="ml-prod", subnet_ids=SUBNETS, min_size=3, max_size=6),
-    "gpu": ng.gpu(
-        cluster_name="ml-prod",
-        subnet_ids=SUBNETS,
+    "system": _pool("system", "ml-prod", SUBNETS, min_size=3, max_size=6),
+    "gpu": _pool(
+        "gpu",
+        "ml-prod",
+        SUBNETS,
         instance_types=["g5.2xlarge", "g6.2xlarge"],
         min_size=1,
         max_size=4,
     ),
-    "spot": ng.spot(
-        cluster_name="ml-prod",
-        subnet_ids=SUBNETS,
+    "spot": _pool(
+        "spot",
+        "ml-prod",
+        SUBNETS,
         instance_types=["c7i.2xlarge", "c6i.2xlarge", "c7a.2xlarge"],
         max_size=10,
     ),
@@ -92,9 +100,10 @@ def test_update_config_scaling_and_subnets(case) -> None:
         assert group["clusterName"] == args.cluster_name
 
 
-def test_node_role_has_only_the_three_node_policies(case) -> None:
+def test_node_role_has_only_the_two_node_policies(case) -> None:
+    # The VPC CNI's permissions sit on its own IRSA role, never on the nodes.
     _, run = case
-    components = {c.name: c.urn for c in run.by_type("mlplatform:compute:NodeGroup")}
+    components = {c.name: c.urn for c in run.by_type("mlplatform:index:NodeGroup")}
     for pool, urn in components.items():
         attachments = [
             a.inputs["policyArn"].rsplit("/", 1)[1]
@@ -104,7 +113,6 @@ def test_node_role_has_only_the_three_node_policies(case) -> None:
         assert sorted(attachments) == [
             "AmazonEC2ContainerRegistryPullOnly",
             "AmazonEKSWorkerNodePolicy",
-            "AmazonEKS_CNI_Policy",
         ], pool
         (role,) = [r for r in run.by_type("aws:iam/role:Role") if r.parent == urn]
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
@@ -137,7 +145,7 @@ def test_spot_pool_is_diversified_and_labelled(case) -> None:
 
 def test_children_are_parented_and_named_from_the_instance(case) -> None:
     _, run = case
-    components = {c.urn: c.name for c in run.by_type("mlplatform:compute:NodeGroup")}
+    components = {c.urn: c.name for c in run.by_type("mlplatform:index:NodeGroup")}
     assert set(components.values()) == {"system", "gpu", "spot"}
     for res in run.resources:
         if res.custom:
@@ -146,22 +154,115 @@ def test_children_are_parented_and_named_from_the_instance(case) -> None:
     assert run.created_in_callbacks == []
 
 
-def test_desired_size_is_left_to_the_autoscaler() -> None:
+def _ignored_changes(args: NodeGroupArgs) -> list[list[str]]:
     # ignore_changes is an engine option, not an input: check it on the constructed resource.
     import pulumi
 
     seen: list[list[str]] = []
 
     def program() -> None:
-        def spy(args: pulumi.ResourceTransformationArgs) -> None:
-            if args.type_ == "aws:eks/nodeGroup:NodeGroup":
-                seen.append(list(args.opts.ignore_changes or []))
+        def spy(transform: pulumi.ResourceTransformationArgs) -> None:
+            if transform.type_ == "aws:eks/nodeGroup:NodeGroup":
+                seen.append(list(transform.opts.ignore_changes or []))
 
         pulumi.runtime.register_stack_transformation(spy)
-        NodeGroup("system", DEV_POOLS["system"])
+        NodeGroup("system", args)
 
     run_program(program, project="mlplatform", stack="t", config={})
-    assert seen == [["scalingConfig.desiredSize"]]
+    return seen
+
+
+def test_desired_size_stays_under_pulumi_unless_an_autoscaler_owns_it() -> None:
+    # Raising minSize on a pool no autoscaler manages must raise desiredSize with it, or
+    # EKS fails the update ("Minimum capacity can't be greater than desired size").
+    assert _ignored_changes(DEV_POOLS["system"]) == [[]]
+    raised = _plan({"system": replace(DEV_POOLS["system"], min_size=2, max_size=3)})
+    assert _group(raised, "system")["scalingConfig"]["desiredSize"] == 2
+    autoscaled = replace(DEV_POOLS["system"], autoscaled=True)
+    assert _ignored_changes(autoscaled) == [["scalingConfig.desiredSize"]]
+
+
+def test_bottlerocket_sizes_the_data_volume_and_leaves_the_os_volume_alone() -> None:
+    args = replace(DEV_POOLS["system"], ami_type="BOTTLEROCKET_x86_64", disk_size_gib=80)
+    run = _plan({"system": args})
+    (lt,) = run.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    (disk,) = lt.inputs["blockDeviceMappings"]
+    assert disk["deviceName"] == "/dev/xvdb"
+    assert disk["ebs"] == {
+        "volumeSize": 80,
+        "volumeType": "gp3",
+        "encrypted": "true",
+        "deleteOnTermination": "true",
+    }
+
+
+def test_no_detailed_monitoring_unless_asked(case) -> None:
+    _, run = case
+    for lt in run.by_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert lt.inputs["monitoring"] == {"enabled": False}
+    run = _plan({"system": replace(DEV_POOLS["system"], detailed_monitoring=True)})
+    (lt,) = run.by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.inputs["monitoring"] == {"enabled": True}
+
+
+@pytest.mark.parametrize(
+    ("ami_type", "instance_type", "accepted"),
+    [
+        ("AL2023_x86_64_STANDARD", "m7g.xlarge", False),
+        ("AL2023_x86_64_STANDARD", "c7gn.xlarge", False),
+        ("AL2023_x86_64_STANDARD", "r6gd.large", False),
+        ("AL2023_x86_64_STANDARD", "t4g.large", False),
+        ("AL2023_ARM_64_STANDARD", "m7g.xlarge", True),
+        ("BOTTLEROCKET_ARM_64", "im4gn.large", True),
+        ("AL2023_ARM_64_STANDARD", "m7i.xlarge", False),
+        ("AL2023_x86_64_STANDARD", "m7i.xlarge", True),
+        ("AL2023_x86_64_NVIDIA", "p6-b200.48xlarge", True),
+        ("AL2023_x86_64_NVIDIA", "g4dn.xlarge", True),
+        ("AL2023_x86_64_NVIDIA", "g5g.xlarge", False),
+        ("AL2023_ARM_64_NVIDIA", "g5g.xlarge", True),
+        ("AL2023_x86_64_NVIDIA", "m7i.large", False),
+        ("AL2023_x86_64_STANDARD", "g5.xlarge", False),
+    ],
+)
+def test_instance_architecture_must_match_the_ami_type(
+    ami_type: str, instance_type: str, accepted: bool
+) -> None:
+    args = replace(DEV_POOLS["system"], ami_type=ami_type, instance_types=(instance_type,))
+    if accepted:
+        NodeGroup("pool", args)
+        return
+    with pytest.raises(ValueError, match=f"instance_types: '{instance_type}'"):
+        NodeGroup("pool", args)
+
+
+def test_presets_take_the_capacity_type_and_label_it() -> None:
+    on_demand_spot = _pool("spot", "c", SUBNETS, capacity_type="ON_DEMAND")
+    assert on_demand_spot.capacity_type == "ON_DEMAND"
+    assert on_demand_spot.labels["mlplatform.io/capacity"] == "on-demand"
+    spot_gpu = _pool(
+        "gpu",
+        "c",
+        SUBNETS,
+        capacity_type="SPOT",
+        instance_types=["g5.xlarge", "g6.xlarge", "g6e.xlarge"],
+    )
+    assert spot_gpu.labels == {
+        "mlplatform.io/pool": "gpu",
+        "mlplatform.io/capacity": "spot",
+        "nvidia.com/gpu.present": "true",
+    }
+    system = _pool("system", "c", SUBNETS, critical_addons_only=True)
+    assert [(t.key, t.value, t.effect) for t in system.taints] == [
+        ("CriticalAddonsOnly", "true", "NoSchedule")
+    ]
+    with pytest.raises(KeyError, match="allowed: system, gpu, spot"):
+        _pool("tpu", "c", SUBNETS)
+
+
+def test_the_former_type_token_is_an_alias() -> None:
+    run = _plan({"system": DEV_POOLS["system"]})
+    (component,) = run.by_type("mlplatform:index:NodeGroup")
+    assert alias_types(component) == {"mlplatform:compute:NodeGroup"}
 
 
 def test_explicit_disk_key_and_desired_size() -> None:
@@ -186,7 +287,7 @@ def test_explicit_disk_key_and_desired_size() -> None:
         ({"desired_size": 99}, "desired_size"),
         ({"ami_type": "AL2_x86_64"}, "ami_type"),
         ({"labels": {"bad key!": "x"}}, "labels"),
-        ({"taints": (Taint("k", "v", "NoSchedule"),)}, "taints"),  # type: ignore[arg-type]
+        ({"taints": (NodeTaint("k", "v", "NO_SCHEDULE"),)}, "taints"),  # type: ignore[arg-type]
         ({"disk_size_gib": 5}, "disk_size_gib"),
         ({"max_unavailable_percentage": 0}, "max_unavailable_percentage"),
     ],
@@ -197,6 +298,6 @@ def test_invalid_args_are_rejected_naming_the_field(changes: dict, field: str) -
 
 
 def test_spot_preset_refuses_fewer_than_three_types() -> None:
-    args = ng.spot(cluster_name="c", subnet_ids=SUBNETS, instance_types=["m7i.large"])
+    args = _pool("spot", "c", SUBNETS, instance_types=["m7i.large"])
     with pytest.raises(ValueError, match="SPOT needs at least 3 instance types"):
         NodeGroup("spot", args)

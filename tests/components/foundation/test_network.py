@@ -7,11 +7,16 @@ import json
 
 import pytest
 
-from components.network import Network, NetworkArgs, subnet_cidrs
+from components.foundation.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_cidrs
 from infra.mocks import ProgramRun, hex_digest, run_program
+from tests.components.support import alias_types
 
 DEV = NetworkArgs(
-    cluster_name="ml-dev", az_count=2, nat_strategy="single", cidr_block="10.20.0.0/16"
+    cluster_name="ml-dev",
+    az_count=2,
+    nat_strategy="single",
+    cidr_block="10.20.0.0/16",
+    interface_endpoints=False,
 )
 PROD = NetworkArgs(
     cluster_name="ml-prod",
@@ -77,6 +82,20 @@ def test_flow_logs_with_retention_and_least_privilege_role(case) -> None:
     args, run = case
     (group,) = run.by_type("aws:cloudwatch/logGroup:LogGroup")
     assert group.inputs["retentionInDays"] == args.flow_log_retention_days
+    # Encrypted with a customer key that CloudWatch Logs may use for this group only.
+    (key,) = run.by_type("aws:kms/key:Key")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    logs = statements["CloudWatchLogsForTheseGroups"]
+    assert logs["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}
+    assert logs["Condition"] == {
+        "ArnEquals": {
+            "kms:EncryptionContext:aws:logs:arn": (
+                f"arn:aws:logs:us-west-2:123456789012:log-group:{group.inputs['name']}"
+            )
+        }
+    }
     (flow,) = run.by_type("aws:ec2/flowLog:FlowLog")
     assert flow.inputs["trafficType"] == "ALL"
     assert flow.inputs["logDestinationType"] == "cloud-watch-logs"
@@ -86,9 +105,13 @@ def test_flow_logs_with_retention_and_least_privilege_role(case) -> None:
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert trust["Condition"]["ArnLike"] == {
+        "aws:SourceArn": "arn:aws:ec2:us-west-2:123456789012:vpc-flow-log/*"
+    }
     (policy,) = run.by_type("aws:iam/rolePolicy:RolePolicy")
     (stmt,) = json.loads(policy.inputs["policy"])["Statement"]
     assert "*" not in json.dumps(stmt["Action"])
+    assert "logs:DescribeLogGroups" in stmt["Action"]
     assert all(r.startswith(flow.inputs["logDestination"]) for r in stmt["Resource"])
     assert not run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
@@ -97,7 +120,7 @@ def test_default_security_group_has_no_rules_and_s3_endpoint_on_private_tables(c
     _, run = case
     (sg,) = run.by_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
     assert sg.inputs["ingress"] == [] and sg.inputs["egress"] == []
-    (endpoint,) = run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    (endpoint,) = [e for e in run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.name == "net-s3"]
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     private_rt_ids = {
@@ -110,7 +133,7 @@ def test_default_security_group_has_no_rules_and_s3_endpoint_on_private_tables(c
 
 def test_every_child_is_parented_to_the_component_and_nothing_is_made_in_apply(case) -> None:
     _, run = case
-    (component,) = run.by_type("mlplatform:network:Network")
+    (component,) = run.by_type("mlplatform:index:Network")
     assert component.parent is None
     assert all(r.parent == component.urn for r in run.resources if r is not component)
     assert all(r.name.startswith("net-") for r in run.resources if r is not component)
@@ -173,5 +196,50 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_region_with_too_few_zones_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="az_count: 5 but the region has only 4 zones"):
+    with pytest.raises(ValueError, match="az_count: 5 but us-west-2 has only 4 zones"):
         _plan(NetworkArgs(cluster_name="c", az_count=5))
+
+
+def test_interface_endpoints_keep_image_pulls_and_tokens_off_the_nat(case) -> None:
+    args, run = case
+    interface = [
+        e.inputs
+        for e in run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["vpcEndpointType"] == "Interface"
+    ]
+    if not args.interface_endpoints:
+        assert interface == []
+        return
+    services = sorted(e["serviceName"].removeprefix("com.amazonaws.us-west-2.") for e in interface)
+    assert services == sorted(INTERFACE_ENDPOINTS) == ["ec2", "ecr.api", "ecr.dkr", "logs", "sts"]
+    private_ids = {
+        "subnet-" + hex_digest(f"{s.type}::{s.name}", 17)
+        for s in run.by_type("aws:ec2/subnet:Subnet")
+        if "-private-" in s.name
+    }
+    (group,) = [g for g in run.by_type("aws:ec2/securityGroup:SecurityGroup")]
+    (rule,) = group.inputs["ingress"]
+    assert (rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) == (443, 443, [args.cidr_block])
+    for endpoint in interface:
+        assert endpoint["privateDnsEnabled"] is True
+        assert set(endpoint["subnetIds"]) == private_ids
+        assert endpoint["securityGroupIds"] == [group.id]
+
+
+def test_zones_the_eks_control_plane_cannot_use_are_skipped_by_zone_id() -> None:
+    # In us-east-1 the mock's third zone has the ID use1-az3, which EKS refuses.
+    run = run_program(
+        lambda: Network("net", NetworkArgs(cluster_name="c", az_count=3)),
+        project="mlplatform",
+        stack="t",
+        config={"aws:region": "us-east-1"},
+    )
+    zones = sorted(s.inputs["availabilityZone"] for s in run.by_type("aws:ec2/subnet:Subnet"))
+    assert sorted(set(zones)) == ["us-east-1a", "us-east-1b", "us-east-1d"]
+
+
+def test_the_former_type_token_is_an_alias() -> None:
+    # Stacks created before the token rule keep their resources.
+    run = _plan(DEV)
+    (component,) = run.by_type("mlplatform:index:Network")
+    assert alias_types(component) == {"mlplatform:network:Network"}

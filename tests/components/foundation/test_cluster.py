@@ -1,29 +1,30 @@
-"""Cluster and IRSA on the mock engine: encryption, logs, access, OIDC, add-ons, provider."""
+"""Cluster on the mock engine: encryption, logs, access, OIDC, network add-ons, provider."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pulumi
 import pytest
 
-from components.cluster import (
+from components.foundation.cluster import (
+    BOOTSTRAP_ADDONS,
     CONTROL_PLANE_LOG_TYPES,
-    REQUIRED_ADDONS,
     Cluster,
     ClusterArgs,
     access_entry_key,
+    validate_cluster_args,
 )
-from components.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 from infra.mocks import ProgramRun, run_program
+from tests.components.support import alias_types
 
 ADDONS: Mapping[str, str] = {
-    "vpc-cni": "v1.19.5-eksbuild.1",
-    "kube-proxy": "v1.33.0-eksbuild.2",
-    "eks-pod-identity-agent": "v1.3.7-eksbuild.2",
-    "coredns": "v1.12.1-eksbuild.2",
-    "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
+    "vpc-cni": "v1.22.4-eksbuild.3",
+    "kube-proxy": "v1.35.3-eksbuild.13",
+    "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
 }
 ADMIN = "arn:aws:iam::123456789012:role/platform-admin"
 CI = "arn:aws:iam::123456789012:role/ci/deployer"
@@ -31,9 +32,10 @@ SUBNETS = ["subnet-1", "subnet-2", "subnet-3"]
 DEV = ClusterArgs(
     vpc_id="vpc-1",
     subnet_ids=SUBNETS[:2],
-    kubernetes_version="1.33",
+    kubernetes_version="1.35",
     addon_versions=ADDONS,
     cluster_name="ml-dev",
+    deletion_protection=False,
     admin_role_arns=[ADMIN],
     endpoint_public_access=True,
     public_access_cidrs=["203.0.113.0/24"],
@@ -43,21 +45,19 @@ DEV = ClusterArgs(
 PROD = ClusterArgs(
     vpc_id="vpc-1",
     subnet_ids=SUBNETS,
-    kubernetes_version="1.33",
+    kubernetes_version="1.35",
     addon_versions=ADDONS,
     cluster_name="ml-prod",
-    admin_role_arns=[ADMIN, CI],
+    admin_role_arns=[ADMIN],
+    deploy_role_arn=CI,
     private_access_cidrs=["10.50.0.0/16"],
     log_retention_days=365,
 )
 
 
-def _plan(args: ClusterArgs, *, node_addons: bool = True) -> ProgramRun:
+def _plan(args: ClusterArgs) -> ProgramRun:
     def program() -> None:
         cluster = Cluster("ml", args)
-        nodes = pulumi.ComponentResource("mlplatform:test:Nodes", "nodes")
-        if node_addons:
-            cluster.add_node_addons(depends_on=[nodes])
         pulumi.export("kubeconfig", cluster.kubeconfig)
         pulumi.export("endpoint", cluster.endpoint)
 
@@ -76,7 +76,7 @@ def _one(run: ProgramRun, type_token: str) -> dict:
 
 def test_secrets_are_envelope_encrypted_with_a_rotating_customer_key(case) -> None:
     args, run = case
-    key = _one(run, "aws:kms/key:Key")
+    key = next(k.inputs for k in run.by_type("aws:kms/key:Key") if k.name == "ml-secrets-key")
     assert key["enableKeyRotation"] is True
     assert key["deletionWindowInDays"] == args.kms_deletion_window_days >= 7
     statements = json.loads(key["policy"])["Statement"]
@@ -96,6 +96,16 @@ def test_all_control_plane_logs_go_to_a_precreated_group_with_retention(case) ->
     group = _one(run, "aws:cloudwatch/logGroup:LogGroup")
     assert group["name"] == f"/aws/eks/{args.cluster_name}/cluster"
     assert group["retentionInDays"] == args.log_retention_days
+    # Encrypted with its own key, which CloudWatch Logs may use for this group only.
+    (key,) = [k for k in run.by_type("aws:kms/key:Key") if k.name == "ml-logs-key"]
+    assert group["kmsKeyId"] == key.outputs["arn"]
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    condition = statements["CloudWatchLogsForTheseGroups"]["Condition"]["ArnEquals"]
+    assert condition == {
+        "kms:EncryptionContext:aws:logs:arn": (
+            f"arn:aws:logs:us-west-2:123456789012:log-group:/aws/eks/{args.cluster_name}/cluster"
+        )
+    }
 
 
 def test_endpoint_access_and_authentication(case) -> None:
@@ -112,16 +122,24 @@ def test_endpoint_access_and_authentication(case) -> None:
         "authenticationMode": "API",
         "bootstrapClusterCreatorAdminPermissions": False,
     }
-    assert cluster["version"] == "1.33"
+    assert cluster["version"] == "1.35"
     assert cluster["name"] == args.cluster_name
+
+
+def test_support_type_is_explicit_and_deletion_protection_follows_args(case) -> None:
+    args, run = case
+    cluster = _one(run, "aws:eks/cluster:Cluster")
+    assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster["deletionProtection"] is args.deletion_protection
 
 
 def test_admin_access_entries_are_keyed_by_role_not_position(case) -> None:
     args, run = case
     entries = run.by_type("aws:eks/accessEntry:AccessEntry")
     assocs = run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert sorted(e.inputs["principalArn"] for e in entries) == sorted(args.admin_role_arns)
-    for arn in args.admin_role_arns:
+    admins = [*args.admin_role_arns, *([args.deploy_role_arn] if args.deploy_role_arn else [])]
+    assert sorted(e.inputs["principalArn"] for e in entries) == sorted(admins)
+    for arn in admins:
         name = f"ml-admin-{access_entry_key(arn)}"
         assert any(e.name == name for e in entries)
         (assoc,) = [a for a in assocs if a.name == name]
@@ -141,7 +159,7 @@ def test_cluster_role_has_only_the_cluster_policy(case) -> None:
     attached = [
         a.inputs["policyArn"]
         for a in run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-        if a.parent == run.by_type("mlplatform:cluster:Cluster")[0].urn
+        if a.parent == run.by_type("mlplatform:index:Cluster")[0].urn
     ]
     assert attached == ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"]
 
@@ -162,22 +180,22 @@ def test_oidc_provider_for_irsa(case) -> None:
     assert len(oidc["thumbprintLists"]) == 1 and len(oidc["thumbprintLists"][0]) == 40
 
 
-def test_addons_are_pinned_and_node_addons_wait_for_nodes(case) -> None:
+def test_network_addons_are_pinned_and_the_cni_has_its_own_role(case) -> None:
     _, run = case
     addons = {a.inputs["addonName"]: a for a in run.by_type("aws:eks/addon:Addon")}
-    assert set(addons) == set(REQUIRED_ADDONS)
+    assert set(addons) == set(BOOTSTRAP_ADDONS)
     for name, addon in addons.items():
         assert addon.inputs["addonVersion"] == ADDONS[name]
         assert addon.inputs["clusterName"] == _one(run, "aws:eks/cluster:Cluster")["name"]
         assert addon.inputs["resolveConflictsOnUpdate"] == "OVERWRITE"
-    ebs = addons["aws-ebs-csi-driver"].inputs["serviceAccountRoleArn"]
-    (irsa,) = run.by_type("mlplatform:irsa:ServiceAccountRole")
+    cni = addons["vpc-cni"].inputs["serviceAccountRoleArn"]
+    (irsa,) = run.by_type("mlplatform:index:ServiceAccountRole")
     role = next(r for r in run.by_type("aws:iam/role:Role") if r.parent == irsa.urn)
-    assert ebs.startswith(f"arn:aws:iam::123456789012:role/{role.name}-")
+    assert cni.startswith(f"arn:aws:iam::123456789012:role/{role.name}-")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     host = _one(run, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")["url"][8:]
     assert trust["Condition"]["StringEquals"] == {
-        f"{host}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+        f"{host}:sub": "system:serviceaccount:kube-system:aws-node",
         f"{host}:aud": "sts.amazonaws.com",
     }
     (policy,) = [
@@ -185,13 +203,9 @@ def test_addons_are_pinned_and_node_addons_wait_for_nodes(case) -> None:
         for a in run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
         if a.parent == irsa.urn
     ]
-    assert policy == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-
-
-def test_without_node_addons_only_bootstrap_addons_exist() -> None:
-    run = _plan(PROD, node_addons=False)
-    names = {a.inputs["addonName"] for a in run.by_type("aws:eks/addon:Addon")}
-    assert names == {"vpc-cni", "kube-proxy", "eks-pod-identity-agent"}
+    assert policy == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    for other in ("kube-proxy", "eks-pod-identity-agent"):
+        assert "serviceAccountRoleArn" not in addons[other].inputs
 
 
 def test_kubeconfig_is_secret_and_drives_the_kubernetes_provider(case) -> None:
@@ -218,8 +232,8 @@ def test_kubeconfig_is_secret_and_drives_the_kubernetes_provider(case) -> None:
 
 def test_children_are_parented_and_none_made_in_apply(case) -> None:
     _, run = case
-    (component,) = run.by_type("mlplatform:cluster:Cluster")
-    (irsa,) = run.by_type("mlplatform:irsa:ServiceAccountRole")
+    (component,) = run.by_type("mlplatform:index:Cluster")
+    (irsa,) = run.by_type("mlplatform:index:ServiceAccountRole")
     mine = [r for r in run.resources if r.name.startswith("ml-")]
     for res in mine:
         if res is component:
@@ -229,21 +243,52 @@ def test_children_are_parented_and_none_made_in_apply(case) -> None:
     assert run.created_in_callbacks == []
 
 
-def test_add_node_addons_twice_is_refused() -> None:
-    def program() -> None:
-        cluster = Cluster("ml", PROD)
-        cluster.add_node_addons(depends_on=[])
-        cluster.add_node_addons(depends_on=[])
+def test_the_former_type_token_is_an_alias(case) -> None:
+    _, run = case
+    (component,) = run.by_type("mlplatform:index:Cluster")
+    assert alias_types(component) == {"mlplatform:cluster:Cluster"}
 
-    with pytest.raises(RuntimeError, match="already called"):
-        run_program(program, project="mlplatform", stack="t", config={})
+
+TODAY = dt.date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("version", "support", "today", "allowed"),
+    [
+        ("1.35", "STANDARD", TODAY, True),
+        ("1.34", "STANDARD", TODAY, True),  # standard support ends 2026-12-02
+        ("1.34", "STANDARD", dt.date(2026, 12, 2), False),
+        ("1.34", "EXTENDED", dt.date(2026, 12, 2), True),
+        ("1.33", "STANDARD", TODAY, False),
+        ("1.33", "EXTENDED", TODAY, True),
+        ("1.36", "STANDARD", dt.date(2026, 5, 1), False),  # not released on EKS yet
+        ("1.31", "EXTENDED", TODAY, False),  # not in the calendar
+    ],
+)
+def test_only_versions_in_support_today(
+    version: str, support: str, today: dt.date, allowed: bool
+) -> None:
+    minor = version.split(".")[1]
+    args = replace(
+        PROD,
+        kubernetes_version=version,
+        support_type=support,  # type: ignore[arg-type]
+        addon_versions={**ADDONS, "kube-proxy": f"v1.{minor}.0-eksbuild.1"},
+    )
+    problems = [
+        p for p in validate_cluster_args(args, today=today) if p.field == "kubernetes_version"
+    ]
+    assert (problems == []) is allowed, problems
 
 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"kubernetes_version": "latest"}, "kubernetes_version"),
-        ({"addon_versions": {k: v for k, v in ADDONS.items() if k != "coredns"}}, "addon_versions"),
+        ({"addon_versions": {k: v for k, v in ADDONS.items() if k != "vpc-cni"}}, "addon_versions"),
+        ({"addon_versions": {**ADDONS, "kube-proxy": "v1.34.1-eksbuild.2"}}, "kube-proxy"),
+        ({"support_type": "FOREVER"}, "support_type"),
+        ({"deploy_role_arn": "arn:aws:iam::123456789012:user/ci"}, "deploy_role_arn"),
         ({"addon_versions": {**ADDONS, "vpc-cni": "latest"}}, "addon_versions"),
         ({"addon_versions": {**ADDONS, "istio": "v1.0.0-eksbuild.1"}}, "addon_versions"),
         ({"endpoint_public_access": True, "public_access_cidrs": []}, "public_access_cidrs"),
@@ -261,69 +306,5 @@ def test_add_node_addons_twice_is_refused() -> None:
     ],
 )
 def test_invalid_args_are_rejected_naming_the_field(changes: dict, field: str) -> None:
-    from dataclasses import replace
-
     with pytest.raises(ValueError, match=field):
         Cluster("ml", replace(PROD, **changes))
-
-
-def _irsa_plan(args: ServiceAccountRoleArgs) -> ProgramRun:
-    return run_program(
-        lambda: ServiceAccountRole("sa", args), project="mlplatform", stack="t", config={}
-    )
-
-
-ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/ABC123"
-PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC123"
-
-
-def test_irsa_trust_is_pinned_to_one_service_account_and_the_sts_audience() -> None:
-    run = _irsa_plan(
-        ServiceAccountRoleArgs(
-            oidc_provider_arn=PROVIDER,
-            oidc_issuer=pulumi.Output.from_input(ISSUER),
-            namespace="serving",
-            service_account="inference",
-            policy_arns={"read-models": "arn:aws:iam::123456789012:policy/read-models"},
-            inline_policies={"kms": '{"Version":"2012-10-17","Statement":[]}'},
-        )
-    )
-    (role,) = run.by_type("aws:iam/role:Role")
-    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Principal"] == {"Federated": PROVIDER}
-    host = "oidc.eks.us-west-2.amazonaws.com/id/ABC123"
-    assert statement["Condition"] == {
-        "StringEquals": {
-            f"{host}:sub": "system:serviceaccount:serving:inference",
-            f"{host}:aud": "sts.amazonaws.com",
-        }
-    }
-    (attachment,) = run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert attachment.name == "sa-read-models"
-    (inline,) = run.by_type("aws:iam/rolePolicy:RolePolicy")
-    assert inline.inputs["name"] == "kms"
-    (component,) = run.by_type("mlplatform:irsa:ServiceAccountRole")
-    assert all(r.parent == component.urn for r in run.resources if r is not component)
-    assert run.created_in_callbacks == []
-
-
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"namespace": "Bad_NS"}, "namespace"),
-        ({"service_account": ""}, "service_account"),
-        ({"policy_arns": {"Not OK": "arn"}}, "policy_arns"),
-        ({"inline_policies": {"a b": "{}"}}, "inline_policies"),
-        ({"max_session_duration": 60}, "max_session_duration"),
-    ],
-)
-def test_irsa_invalid_args_are_rejected_naming_the_field(changes: dict, field: str) -> None:
-    base = {
-        "oidc_provider_arn": PROVIDER,
-        "oidc_issuer": ISSUER,
-        "namespace": "serving",
-        "service_account": "inference",
-    }
-    with pytest.raises(ValueError, match=field):
-        ServiceAccountRole("sa", ServiceAccountRoleArgs(**{**base, **changes}))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components._aws import web_identity_trust_policy
+from components._tokens import type_token, with_aliases
+from components._validate import Problem, raise_for
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -39,14 +42,16 @@ class ServiceAccountRoleArgs:
     """Tags for the role. Default none."""
 
 
-def validate_service_account_role_args(args: ServiceAccountRoleArgs) -> list[str]:
+def validate_service_account_role_args(args: ServiceAccountRoleArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
-        problems.append(f"namespace: {args.namespace!r} must be a DNS label ([a-z0-9-], <=63)")
+        problems.append(
+            Problem("namespace", "must be a DNS label ([a-z0-9-], <=63)", args.namespace)
+        )
     if not isinstance(args.service_account, str) or not _DNS_SUBDOMAIN.match(args.service_account):
         problems.append(
-            f"service_account: {args.service_account!r} must be a DNS subdomain ([a-z0-9-.])"
+            Problem("service_account", "must be a DNS subdomain ([a-z0-9-.])", args.service_account)
         )
     for label, keys in (
         ("policy_arns", args.policy_arns),
@@ -54,51 +59,12 @@ def validate_service_account_role_args(args: ServiceAccountRoleArgs) -> list[str
     ):
         for key in keys:
             if not _KEY.match(key):
-                problems.append(f"{label}: key {key!r} must match [a-z0-9][-a-z0-9]{{0,39}}")
+                problems.append(Problem(label, "must match [a-z0-9][-a-z0-9]{0,39} as a key", key))
     if not 3600 <= args.max_session_duration <= 43200:
         problems.append(
-            f"max_session_duration: {args.max_session_duration} must be from 3600 to 43200"
+            Problem("max_session_duration", "must be from 3600 to 43200", args.max_session_duration)
         )
     return problems
-
-
-def issuer_host_path(issuer: str) -> str:
-    """Return the issuer without its scheme, as IAM condition keys spell it."""
-    return issuer.removeprefix("https://").removeprefix("http://").rstrip("/")
-
-
-def trust_policy(
-    oidc_provider_arn: pulumi.Input[str],
-    oidc_issuer: pulumi.Input[str],
-    namespace: str,
-    service_account: str,
-) -> pulumi.Output[str]:
-    """Return the trust policy JSON pinned to one service account and the STS audience.
-
-    Built from Output combinators only: the condition keys depend on the issuer, which is
-    known only once the cluster exists.
-    """
-    host = pulumi.Output.from_input(oidc_issuer).apply(issuer_host_path)
-
-    def conditions(h: str) -> dict[str, Any]:
-        return {
-            f"{h}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-            f"{h}:aud": "sts.amazonaws.com",
-        }
-
-    return pulumi.Output.json_dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": oidc_provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {"StringEquals": host.apply(conditions)},
-                }
-            ],
-        }
-    )
 
 
 class ServiceAccountRole(pulumi.ComponentResource):
@@ -107,7 +73,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
     The trust policy uses ``StringEquals`` on both ``:sub`` and ``:aud``, so neither a
     wildcard service account nor a token minted for another audience can assume it.
     ``role_arn`` resolves once the role's policies are attached (consumers of it wait).
-    Raises ``ValueError`` naming every bad field of ``args``.
+    Raises :class:`~components._validate.ValidationError` naming every bad field of ``args``.
     """
 
     role_arn: pulumi.Output[str]
@@ -119,15 +85,18 @@ class ServiceAccountRole(pulumi.ComponentResource):
         args: ServiceAccountRoleArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        problems = validate_service_account_role_args(args)
-        if problems:
-            raise ValueError("invalid ServiceAccountRoleArgs: " + "; ".join(problems))
-        super().__init__("mlplatform:irsa:ServiceAccountRole", name, None, opts)
+        raise_for("ServiceAccountRoleArgs", validate_service_account_role_args(args))
+        super().__init__(
+            type_token("ServiceAccountRole"),
+            name,
+            None,
+            with_aliases(opts, "mlplatform:irsa:ServiceAccountRole"),
+        )
         child = pulumi.ResourceOptions(parent=self)
 
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=trust_policy(
+            assume_role_policy=web_identity_trust_policy(
                 args.oidc_provider_arn, args.oidc_issuer, args.namespace, args.service_account
             ),
             description=(f"IRSA role for service account {args.namespace}/{args.service_account}"),

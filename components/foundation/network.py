@@ -1,9 +1,8 @@
-"""The VPC an EKS cluster lives in: subnets per zone, NAT, flow logs, an S3 endpoint."""
+"""The VPC an EKS cluster lives in: subnets per zone, NAT, endpoints and flow logs."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -11,13 +10,22 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-# The values CloudWatch Logs accepts for retentionInDays.
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192}
-    | {2557, 2922, 3288, 3653}
+from components._aws import (
+    EKS_UNSUPPORTED_ZONE_IDS,
+    LOG_RETENTION_DAYS,
+    AccountContext,
+    account_context,
+    log_group_key,
+    service_trust_policy,
 )
+from components._tokens import type_token, with_aliases
+from components._validate import Problem, raise_for
+
 _ZONE_LETTERS = "abcdef"
 NatStrategy = Literal["single", "per_az"]
+# Interface endpoints that keep node bootstrap, image pulls, IRSA token exchange and log
+# shipping off the NAT gateways (the EKS guide's list for private nodes).
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2", "logs")
 
 
 @dataclass(frozen=True)
@@ -35,12 +43,18 @@ class NetworkArgs:
     (one shared NAT gateway, cheaper). Default ``"per_az"``."""
     availability_zones: Sequence[str] = ()
     """Zone names to use (the first ``az_count``). Default: the region's first
-    ``az_count`` zones that need no opt-in."""
+    ``az_count`` zones that need no opt-in and that the EKS control plane supports
+    (chosen by zone ID: ``use1-az3`` is a different name in every account)."""
     flow_log_retention_days: int = 90
     """Retention of the VPC flow log group, a CloudWatch-allowed value. Default 90."""
+    interface_endpoints: bool = True
+    """Create interface endpoints for ECR (api, dkr), STS, EC2 and CloudWatch Logs in the
+    private subnets, so image pulls and token calls do not pay for NAT. Default True."""
     map_public_ip_on_launch: bool = False
     """Whether instances in the PUBLIC subnets get a public IP. Private subnets never do.
     Default False."""
+    kms_deletion_window_days: int = 30
+    """Waiting period before the flow-log key is deleted, 7 to 30 days. Default 30."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags applied to every taggable resource. Default none."""
 
@@ -72,51 +86,76 @@ def subnet_cidrs(cidr_block: str, key: str) -> tuple[str, str]:
     return str(public), str(private)
 
 
-def validate_network_args(args: NetworkArgs) -> list[str]:
+def validate_network_args(args: NetworkArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not args.cluster_name:
-        problems.append("cluster_name: must be a non-empty EKS cluster name")
+        problems.append(Problem("cluster_name", "must be a non-empty EKS cluster name"))
     try:
         net = ipaddress.ip_network(args.cidr_block)
         if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 20:
             problems.append(
-                f"cidr_block: {args.cidr_block!r} must be a private IPv4 range /16 to /20"
+                Problem("cidr_block", "must be a private IPv4 range /16 to /20", args.cidr_block)
             )
     except ValueError:
-        problems.append(f"cidr_block: {args.cidr_block!r} is not a CIDR (e.g. 10.0.0.0/16)")
+        problems.append(Problem("cidr_block", "is not a CIDR (e.g. 10.0.0.0/16)", args.cidr_block))
     if isinstance(args.az_count, bool) or not isinstance(args.az_count, int):
-        problems.append(f"az_count: {args.az_count!r} must be an integer from 2 to 6")
+        problems.append(Problem("az_count", "must be an integer from 2 to 6", args.az_count))
     elif not 2 <= args.az_count <= 6:
-        problems.append(f"az_count: {args.az_count} must be from 2 to 6 (EKS needs two zones)")
+        problems.append(
+            Problem("az_count", "is outside 2..6 (EKS needs two zones; six at most)", args.az_count)
+        )
     if args.nat_strategy not in ("single", "per_az"):
-        problems.append(f"nat_strategy: {args.nat_strategy!r} must be 'single' or 'per_az'")
+        problems.append(Problem("nat_strategy", "must be 'single' or 'per_az'", args.nat_strategy))
     if args.flow_log_retention_days not in LOG_RETENTION_DAYS:
         problems.append(
-            f"flow_log_retention_days: {args.flow_log_retention_days!r} must be one of "
-            f"{sorted(LOG_RETENTION_DAYS)}"
+            Problem(
+                "flow_log_retention_days",
+                f"is not a CloudWatch retention; use one of {sorted(LOG_RETENTION_DAYS)}",
+                args.flow_log_retention_days,
+            )
+        )
+    if not 7 <= args.kms_deletion_window_days <= 30:
+        problems.append(
+            Problem(
+                "kms_deletion_window_days", "must be from 7 to 30", args.kms_deletion_window_days
+            )
         )
     if args.availability_zones:
         if isinstance(args.az_count, int) and len(args.availability_zones) < args.az_count:
             problems.append(
-                f"availability_zones: {len(args.availability_zones)} given, az_count needs "
-                f"{args.az_count}"
+                Problem(
+                    "availability_zones",
+                    f"{len(args.availability_zones)} given, az_count needs {args.az_count}",
+                )
             )
         for zone in args.availability_zones:
             if zone[-1:] not in _ZONE_LETTERS:
-                problems.append(f"availability_zones: {zone!r} must end in a letter a-f")
+                problems.append(Problem("availability_zones", "must end in a letter a-f", zone))
         if len(set(args.availability_zones)) != len(args.availability_zones):
-            problems.append("availability_zones: must not repeat a zone")
+            problems.append(Problem("availability_zones", "must not repeat a zone"))
     return problems
+
+
+def eks_zones(names: Sequence[str], zone_ids: Sequence[str], count: int) -> list[str]:
+    """Return the first ``count`` zone names (sorted) whose zone ID the EKS control plane
+    supports and whose name ends in a letter a-f."""
+    usable = sorted(
+        name
+        for name, zone_id in zip(names, zone_ids, strict=False)
+        if zone_id not in EKS_UNSUPPORTED_ZONE_IDS and name[-1:] in _ZONE_LETTERS
+    )
+    return usable[:count]
 
 
 class Network(pulumi.ComponentResource):
     """A VPC across ``az_count`` zones with public and private subnets per zone.
 
-    Private subnets route out through NAT (one shared, or one per zone) and reach S3
-    through a gateway endpoint; the default security group is taken over with no rules;
-    all traffic is recorded by VPC flow logs in CloudWatch. Raises ``ValueError`` naming
-    every bad field of ``args``.
+    Private subnets route out through NAT (one shared, or one per zone), reach S3 through
+    a gateway endpoint and ECR, STS, EC2 and CloudWatch Logs through interface endpoints;
+    the default security group is taken over with no rules; all traffic is recorded by
+    VPC flow logs in a KMS-encrypted log group. Raises
+    :class:`~components._validate.ValidationError` naming every bad field of ``args``.
     """
 
     vpc_id: pulumi.Output[str]
@@ -130,29 +169,33 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        problems = validate_network_args(args)
-        if problems:
-            raise ValueError("invalid NetworkArgs: " + "; ".join(problems))
-        super().__init__("mlplatform:network:Network", name, None, opts)
+        raise_for("NetworkArgs", validate_network_args(args))
+        super().__init__(
+            type_token("Network"), name, None, with_aliases(opts, "mlplatform:network:Network")
+        )
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
+        context = account_context(self)
 
         zones = list(args.availability_zones[: args.az_count])
         if not zones:
             found = aws.get_availability_zones(
                 state="available",
                 filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-                opts=invoke,
-            ).names
-            zones = sorted(z for z in found if z[-1:] in _ZONE_LETTERS)[: args.az_count]
+                opts=pulumi.InvokeOptions(parent=self),
+            )
+            zones = eks_zones(found.names, found.zone_ids, args.az_count)
             if len(zones) < args.az_count:
-                raise ValueError(
-                    f"invalid NetworkArgs: az_count: {args.az_count} but the region has only "
-                    f"{len(zones)} zones: {zones}"
+                raise_for(
+                    "NetworkArgs",
+                    [
+                        Problem(
+                            "az_count",
+                            f"but {context.region} has only {len(zones)} zones EKS supports: "
+                            f"{zones}",
+                            args.az_count,
+                        )
+                    ],
                 )
-        region = aws.get_region(opts=invoke).region
-        account = aws.get_caller_identity(opts=invoke).account_id
-        self._partition = aws.get_partition(opts=invoke).partition
         tags = dict(args.tags)
 
         def named(suffix: str) -> dict[str, str]:
@@ -260,13 +303,17 @@ class Network(pulumi.ComponentResource):
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{region}.s3",
+            service_name=f"com.amazonaws.{context.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[private_rts[k].id for k in keys],
             tags=named("s3"),
             opts=child,
         )
-        self._flow_logs(name, vpc, args, region, account, tags)
+        if args.interface_endpoints:
+            _interface_endpoints(
+                self, name, vpc, [private_subnets[k].id for k in keys], args, context
+            )
+        _flow_logs(self, name, vpc, args, context, tags)
 
         self.vpc_id = vpc.id
         self.vpc_cidr_block = vpc.cidr_block
@@ -287,79 +334,121 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _flow_logs(
-        self,
-        name: str,
-        vpc: aws.ec2.Vpc,
-        args: NetworkArgs,
-        region: str,
-        account: str,
-        tags: dict[str, str],
-    ) -> None:
-        """Flow logs to CloudWatch, delivered by a role that can write only that group."""
-        child = pulumi.ResourceOptions(parent=self)
-        group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=f"/aws/vpc/{name}/flow-logs",
-            retention_in_days=args.flow_log_retention_days,
-            tags=tags,
-            opts=child,
-        )
-        # The source conditions stop another account's flow logs from using this role.
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": account},
-                        "ArnLike": {
-                            "aws:SourceArn": (
-                                f"arn:{self._partition}:ec2:{region}:{account}:vpc-flow-log/*"
-                            )
-                        },
-                    },
-                }
-            ],
-        }
-        role = aws.iam.Role(
-            f"{name}-flow-logs",
-            assume_role_policy=json.dumps(trust),
-            description=f"Delivers VPC flow logs of {name} to CloudWatch Logs",
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": [
-                                "logs:CreateLogStream",
-                                "logs:DescribeLogStreams",
-                                "logs:PutLogEvents",
-                            ],
-                            "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
-                        }
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        aws.ec2.FlowLog(
-            f"{name}-flow-logs",
+
+def _interface_endpoints(
+    parent: Network,
+    name: str,
+    vpc: aws.ec2.Vpc,
+    subnet_ids: list[pulumi.Output[str]],
+    args: NetworkArgs,
+    context: AccountContext,
+) -> None:
+    """Interface endpoints with private DNS, reachable on 443 from inside the VPC only."""
+    child = pulumi.ResourceOptions(parent=parent)
+    tags = dict(args.tags)
+    group = aws.ec2.SecurityGroup(
+        f"{name}-endpoints",
+        vpc_id=vpc.id,
+        description=f"HTTPS from inside VPC {name} to its interface endpoints",
+        ingress=[
+            {
+                "description": "HTTPS from the VPC",
+                "protocol": "tcp",
+                "from_port": 443,
+                "to_port": 443,
+                "cidr_blocks": [args.cidr_block],
+            }
+        ],
+        egress=[],
+        tags={**tags, "Name": f"{name}-endpoints"},
+        opts=child,
+    )
+    for service in INTERFACE_ENDPOINTS:
+        key = service.replace(".", "-")
+        aws.ec2.VpcEndpoint(
+            f"{name}-{key}",
             vpc_id=vpc.id,
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=group.arn,
-            iam_role_arn=role.arn,
-            max_aggregation_interval=60,
-            tags=tags,
+            service_name=f"com.amazonaws.{context.region}.{service}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=subnet_ids,
+            security_group_ids=[group.id],
+            tags={**tags, "Name": f"{name}-{key}"},
             opts=child,
         )
+
+
+def _flow_logs(
+    parent: Network,
+    name: str,
+    vpc: aws.ec2.Vpc,
+    args: NetworkArgs,
+    context: AccountContext,
+    tags: dict[str, str],
+) -> None:
+    """Flow logs to a KMS-encrypted CloudWatch group, delivered by a role that can write
+    only that group."""
+    child = pulumi.ResourceOptions(parent=parent)
+    group_name = f"/aws/vpc/{name}/flow-logs"
+    key = log_group_key(
+        f"{name}-flow-logs-key",
+        context=context,
+        log_group_names=[group_name],
+        description=f"Encrypts the VPC flow logs of {name}",
+        deletion_window_days=args.kms_deletion_window_days,
+        tags=tags,
+        parent=parent,
+    )
+    group = aws.cloudwatch.LogGroup(
+        f"{name}-flow-logs",
+        name=group_name,
+        retention_in_days=args.flow_log_retention_days,
+        kms_key_id=key.arn,
+        tags=tags,
+        opts=child,
+    )
+    # The source conditions stop another account's flow logs from using this role.
+    role = aws.iam.Role(
+        f"{name}-flow-logs",
+        assume_role_policy=service_trust_policy(
+            "vpc-flow-logs.amazonaws.com",
+            source_account=context.account_id,
+            source_arn=context.arn("ec2", "vpc-flow-log/*"),
+        ),
+        description=f"Delivers VPC flow logs of {name} to CloudWatch Logs",
+        tags=tags,
+        opts=child,
+    )
+    aws.iam.RolePolicy(
+        f"{name}-flow-logs",
+        role=role.id,
+        policy=pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "logs:CreateLogStream",
+                            "logs:DescribeLogGroups",
+                            "logs:DescribeLogStreams",
+                            "logs:PutLogEvents",
+                        ],
+                        "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
+                    }
+                ],
+            }
+        ),
+        opts=child,
+    )
+    aws.ec2.FlowLog(
+        f"{name}-flow-logs",
+        vpc_id=vpc.id,
+        traffic_type="ALL",
+        log_destination_type="cloud-watch-logs",
+        log_destination=group.arn,
+        iam_role_arn=role.arn,
+        max_aggregation_interval=60,
+        tags=tags,
+        opts=child,
+    )

@@ -1,17 +1,19 @@
-"""The EKS control plane: KMS envelope encryption, logs, access entries, OIDC, add-ons.
+"""The EKS control plane: KMS envelope encryption, logs, access entries, OIDC, network add-ons.
 
-Add-on ordering: vpc-cni, kube-proxy and eks-pod-identity-agent are created with the
-cluster (nodes need the CNI to become Ready). CoreDNS and the EBS CSI driver run as
-Deployments and only become healthy once nodes exist, so they are created by
-:meth:`Cluster.add_node_addons`, which the program calls after its node groups with
-``depends_on=[those node groups]``.
+vpc-cni (with its own IRSA role), kube-proxy and eks-pod-identity-agent are created with
+the cluster: nodes need the CNI to become Ready. CoreDNS and the EBS CSI driver run as
+Deployments that only become healthy once nodes exist; they are :class:`ClusterAddons`
+(``cluster_addons.py``), which the program creates after the system pool.
+
+One file for one component (``Cluster`` and its Args, validator and kubeconfig), which is
+why it runs past 300 lines.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import ipaddress
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,18 +22,25 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.irsa import ServiceAccountRole, ServiceAccountRoleArgs
-from components.network import LOG_RETENTION_DAYS
+from components._aws import (
+    ADDON_VERSION,
+    CLUSTER_NAME,
+    EKS_RELEASES,
+    LOG_RETENTION_DAYS,
+    ROLE_ARN,
+    SupportType,
+    account_context,
+    log_group_key,
+    service_trust_policy,
+    supported_versions,
+)
+from components._tokens import type_token, with_aliases
+from components._validate import Problem, raise_for
+from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 BOOTSTRAP_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
-NODE_ADDONS = ("coredns", "aws-ebs-csi-driver")
-REQUIRED_ADDONS = BOOTSTRAP_ADDONS + NODE_ADDONS
 EKS_OIDC_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
-_VERSION = re.compile(r"^1\.\d{2}$")
-_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
-_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -43,15 +52,26 @@ class ClusterArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets (two or more zones) for the control plane interfaces. Required."""
     kubernetes_version: str
-    """Kubernetes minor version, e.g. ``"1.33"``. Required."""
+    """Kubernetes minor version, e.g. ``"1.35"``: one of the EKS calendar's versions
+    (``components._aws.EKS_RELEASES``) in ``support_type`` support today. Required."""
     addon_versions: Mapping[str, str]
-    """Pinned EKS add-on versions (``v1.19.5-eksbuild.1``) for all of vpc-cni, kube-proxy,
-    eks-pod-identity-agent, coredns and aws-ebs-csi-driver. Required."""
+    """Pinned versions (``v1.19.5-eksbuild.1``) of vpc-cni, kube-proxy (same minor as the
+    cluster) and eks-pod-identity-agent. Required."""
     cluster_name: str | None = None
-    """Physical EKS cluster name. Default: the component name."""
+    """Physical EKS cluster name: a letter, then up to 37 letters, digits or '-'.
+    Default: the component name."""
+    support_type: SupportType = "STANDARD"
+    """``STANDARD``: at the end of standard support EKS upgrades the cluster.
+    ``EXTENDED`` keeps an old version for 12 more months at six times the hourly cluster
+    price, so it must be asked for by name. Default ``STANDARD``."""
+    deletion_protection: bool = True
+    """EKS refuses to delete the cluster until this is turned off. Default True."""
     admin_role_arns: Sequence[str] = ()
-    """IAM roles given cluster-admin through access entries (include the role that runs
-    ``pulumi up``: the cluster creator gets no implicit admin). Default none."""
+    """IAM roles given cluster-admin through access entries. Default none."""
+    deploy_role_arn: str | None = None
+    """The role that runs ``pulumi up``: given cluster-admin like ``admin_role_arns``
+    (the cluster creator gets no implicit admin, and the Kubernetes provider acts as this
+    role). Default none."""
     endpoint_public_access: bool = False
     """Expose the API endpoint publicly (then only to ``public_access_cidrs``). Default
     False: private endpoint only."""
@@ -66,91 +86,141 @@ class ClusterArgs:
     log_retention_days: int = 90
     """Retention of ``/aws/eks/<name>/cluster``, a CloudWatch-allowed value. Default 90."""
     kms_deletion_window_days: int = 30
-    """Waiting period before the secrets key is deleted, 7 to 30 days. Default 30."""
+    """Waiting period before the cluster's keys are deleted, 7 to 30 days. Default 30."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable resource. Default none."""
 
 
 def access_entry_key(role_arn: str) -> str:
     """Return the stable key of an admin role ARN: its role name plus a short ARN hash."""
-    match = _ROLE_ARN.match(role_arn)
+    match = ROLE_ARN.match(role_arn)
     role = (match.group(1) if match else "role").lower()
     role = re.sub(r"[^a-z0-9-]", "-", role)[:40]
     return f"{role}-{hashlib.sha256(role_arn.encode()).hexdigest()[:6]}"
 
 
-def _cidr_problems(label: str, cidrs: Sequence[str], *, allow_world: bool = False) -> list[str]:
-    problems: list[str] = []
+def _cidr_problems(label: str, cidrs: Sequence[str], *, allow_world: bool = False) -> list[Problem]:
+    problems: list[Problem] = []
     for cidr in cidrs:
         try:
             net = ipaddress.ip_network(cidr)
         except ValueError:
-            problems.append(f"{label}: {cidr!r} is not a CIDR (e.g. 203.0.113.0/24)")
+            problems.append(Problem(label, "is not a CIDR (e.g. 203.0.113.0/24)", cidr))
             continue
         if net.prefixlen == 0 and not allow_world:
-            problems.append(f"{label}: {cidr!r} opens the endpoint to the whole internet")
+            problems.append(
+                Problem(
+                    label, "would allow every address; list the networks that need access", cidr
+                )
+            )
     return problems
 
 
-def validate_cluster_args(args: ClusterArgs) -> list[str]:
-    """Return every problem with ``args`` (empty when valid)."""
-    problems: list[str] = []
-    if args.cluster_name is not None and not _CLUSTER_NAME.match(args.cluster_name):
-        problems.append(f"cluster_name: {args.cluster_name!r} must match [0-9A-Za-z][A-Za-z0-9_-]")
-    if not isinstance(args.kubernetes_version, str) or not _VERSION.match(args.kubernetes_version):
-        problems.append(f"kubernetes_version: {args.kubernetes_version!r} must look like '1.33'")
-    missing = [a for a in REQUIRED_ADDONS if a not in args.addon_versions]
+def _version_problems(args: ClusterArgs, today: dt.date) -> list[Problem]:
+    version = args.kubernetes_version
+    if args.support_type not in ("STANDARD", "EXTENDED"):
+        return [Problem("support_type", "must be 'STANDARD' or 'EXTENDED'", args.support_type)]
+    if version not in EKS_RELEASES:
+        return [
+            Problem(
+                "kubernetes_version",
+                f"is not in the EKS release calendar ({', '.join(EKS_RELEASES)}); a newer "
+                "version needs a row in components/_aws.py EKS_RELEASES",
+                version,
+            )
+        ]
+    allowed = supported_versions(today, args.support_type)
+    if version not in allowed:
+        release = EKS_RELEASES[version]
+        return [
+            Problem(
+                "kubernetes_version",
+                f"is not in EKS {args.support_type.lower()} support on {today.isoformat()} "
+                f"(standard support {release.released} to {release.standard_until}); "
+                f"allowed: {', '.join(allowed) or 'none'}",
+                version,
+            )
+        ]
+    return []
+
+
+def _addon_problems(args: ClusterArgs) -> list[Problem]:
+    problems: list[Problem] = []
+    missing = [a for a in BOOTSTRAP_ADDONS if a not in args.addon_versions]
     if missing:
-        problems.append(f"addon_versions: missing {missing}; all of {list(REQUIRED_ADDONS)} needed")
-    unknown = sorted(set(args.addon_versions) - set(REQUIRED_ADDONS))
-    if unknown:
         problems.append(
-            f"addon_versions: unknown add-ons {unknown}; allowed {list(REQUIRED_ADDONS)}"
+            Problem("addon_versions", f"missing {missing}; all of {list(BOOTSTRAP_ADDONS)} needed")
         )
     for addon, version in sorted(args.addon_versions.items()):
-        if not isinstance(version, str) or not _ADDON_VERSION.match(version):
+        where = f"addon_versions.{addon}"
+        if addon not in BOOTSTRAP_ADDONS:
             problems.append(
-                f"addon_versions: {addon} version {version!r} must be pinned like "
-                "'v1.19.5-eksbuild.1'"
+                Problem(
+                    "addon_versions",
+                    f"is not a bootstrap add-on; allowed {list(BOOTSTRAP_ADDONS)}",
+                    addon,
+                )
             )
-    for arn in args.admin_role_arns:
-        if not _ROLE_ARN.match(arn):
-            problems.append(f"admin_role_arns: {arn!r} is not an IAM role ARN")
+        elif not isinstance(version, str) or not ADDON_VERSION.match(version):
+            problems.append(Problem(where, "must be pinned like 'v1.19.5-eksbuild.1'", version))
+    proxy = ADDON_VERSION.match(str(args.addon_versions.get("kube-proxy", "")))
+    if proxy and f"{proxy.group(1)}.{proxy.group(2)}" != args.kubernetes_version:
+        problems.append(
+            Problem(
+                "addon_versions.kube-proxy",
+                f"does not match the cluster's Kubernetes version {args.kubernetes_version} ("
+                "kube-proxy follows the cluster's minor version)",
+                args.addon_versions["kube-proxy"],
+            )
+        )
+    return problems
+
+
+def validate_cluster_args(args: ClusterArgs, *, today: dt.date | None = None) -> list[Problem]:
+    """Return every problem with ``args`` (empty when valid); ``today`` (default: the
+    current UTC date) decides which versions are in support."""
+    problems: list[Problem] = []
+    if args.cluster_name is not None and not CLUSTER_NAME.match(args.cluster_name):
+        problems.append(
+            Problem(
+                "cluster_name",
+                "must be a letter then up to 37 letters, digits or '-'",
+                args.cluster_name,
+            )
+        )
+    problems += _version_problems(args, today or dt.datetime.now(dt.UTC).date())
+    problems += _addon_problems(args)
+    for arn in (*args.admin_role_arns, *([args.deploy_role_arn] if args.deploy_role_arn else [])):
+        if not ROLE_ARN.match(arn):
+            field_name = "deploy_role_arn" if arn == args.deploy_role_arn else "admin_role_arns"
+            problems.append(Problem(field_name, "is not an IAM role ARN", arn))
     if len(set(args.admin_role_arns)) != len(args.admin_role_arns):
-        problems.append("admin_role_arns: must not repeat a role")
+        problems.append(Problem("admin_role_arns", "must not repeat a role"))
     if args.endpoint_public_access and not args.public_access_cidrs:
         problems.append(
-            "public_access_cidrs: required (non-empty) when endpoint_public_access is True"
+            Problem("public_access_cidrs", "required (non-empty) when the API endpoint is public")
         )
     if not args.endpoint_public_access and args.public_access_cidrs:
-        problems.append("public_access_cidrs: only allowed with endpoint_public_access=True")
+        problems.append(
+            Problem("public_access_cidrs", "only allowed when the API endpoint is public")
+        )
     problems += _cidr_problems("public_access_cidrs", args.public_access_cidrs, allow_world=True)
     problems += _cidr_problems("private_access_cidrs", args.private_access_cidrs)
     if args.log_retention_days not in LOG_RETENTION_DAYS:
         problems.append(
-            f"log_retention_days: {args.log_retention_days!r} must be one of "
-            f"{sorted(LOG_RETENTION_DAYS)}"
+            Problem(
+                "log_retention_days",
+                f"is not a CloudWatch retention; use one of {sorted(LOG_RETENTION_DAYS)}",
+                args.log_retention_days,
+            )
         )
     if not 7 <= args.kms_deletion_window_days <= 30:
         problems.append(
-            f"kms_deletion_window_days: {args.kms_deletion_window_days} must be from 7 to 30"
+            Problem(
+                "kms_deletion_window_days", "must be from 7 to 30", args.kms_deletion_window_days
+            )
         )
     return problems
-
-
-def _service_trust(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                }
-            ],
-        }
-    )
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
@@ -167,7 +237,7 @@ class Cluster(pulumi.ComponentResource):
     entries only (no aws-auth ConfigMap, no implicit creator admin). ``provider`` is a
     ``pulumi_kubernetes.Provider`` for the cluster (it waits for the admin access
     entries); ``kubeconfig`` is a secret output.
-    Raises ``ValueError`` naming every bad field of ``args``.
+    Raises :class:`~components._validate.ValidationError` naming every bad field of ``args``.
     """
 
     cluster_name: pulumi.Output[str]
@@ -183,29 +253,24 @@ class Cluster(pulumi.ComponentResource):
     bootstrap_addons: dict[str, aws.eks.Addon]
     """vpc-cni, kube-proxy and eks-pod-identity-agent: node groups list these in
     ``depends_on`` so nodes join a cluster whose network add-ons exist."""
+    kubernetes_version: str
+    """The cluster's Kubernetes minor version, for the node groups and add-ons."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        problems = validate_cluster_args(args)
-        if problems:
-            raise ValueError("invalid ClusterArgs: " + "; ".join(problems))
-        super().__init__("mlplatform:cluster:Cluster", name, None, opts)
-        self._name = name
-        self._args = args
-        self._node_addons: dict[str, aws.eks.Addon] | None = None
+        raise_for("ClusterArgs", validate_cluster_args(args))
+        super().__init__(
+            type_token("Cluster"), name, None, with_aliases(opts, "mlplatform:cluster:Cluster")
+        )
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        partition = aws.get_partition(opts=invoke).partition
-        account = aws.get_caller_identity(opts=invoke).account_id
-        region = aws.get_region(opts=invoke).region
+        context = account_context(self)
         physical = args.cluster_name or name
         tags = dict(args.tags)
-        self._partition = partition
 
         role = aws.iam.Role(
             f"{name}-cluster-role",
-            assume_role_policy=_service_trust("eks.amazonaws.com"),
+            assume_role_policy=service_trust_policy("eks.amazonaws.com", tag_session=True),
             description=f"EKS control plane role of {physical}",
             tags=tags,
             opts=child,
@@ -213,7 +278,7 @@ class Cluster(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",
             role=role.name,
-            policy_arn=f"arn:{partition}:iam::aws:policy/AmazonEKSClusterPolicy",
+            policy_arn=context.managed_policy("AmazonEKSClusterPolicy"),
             opts=child,
         )
         key = aws.kms.Key(
@@ -229,7 +294,7 @@ class Cluster(pulumi.ComponentResource):
                             # Without this the key becomes unmanageable by the account.
                             "Sid": "AccountAdministration",
                             "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                            "Principal": {"AWS": context.root},
                             "Action": "kms:*",
                             "Resource": "*",
                         },
@@ -258,11 +323,22 @@ class Cluster(pulumi.ComponentResource):
             target_key_id=key.key_id,
             opts=child,
         )
+        log_group_name = f"/aws/eks/{physical}/cluster"
+        logs_key = log_group_key(
+            f"{name}-logs-key",
+            context=context,
+            log_group_names=[log_group_name],
+            description=f"Encrypts the control plane logs of EKS cluster {physical}",
+            deletion_window_days=args.kms_deletion_window_days,
+            tags=tags,
+            parent=self,
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
-            # EKS writes to exactly this name; creating it first lets us set retention.
-            name=f"/aws/eks/{physical}/cluster",
+            # EKS writes to exactly this name; creating it first sets retention and key.
+            name=log_group_name,
             retention_in_days=args.log_retention_days,
+            kms_key_id=logs_key.arn,
             tags=tags,
             opts=child,
         )
@@ -310,12 +386,15 @@ class Cluster(pulumi.ComponentResource):
             },
             # The network add-ons come from managed add-ons below, pinned, not from EKS.
             bootstrap_self_managed_addons=False,
+            upgrade_policy={"support_type": args.support_type},
+            deletion_protection=args.deletion_protection,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
 
         admin_access: list[pulumi.Resource] = []
-        for arn in args.admin_role_arns:
+        admins = dict.fromkeys([*args.admin_role_arns, *filter(None, [args.deploy_role_arn])])
+        for arn in admins:
             entry_key = access_entry_key(arn)
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{entry_key}",
@@ -329,7 +408,8 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-admin-{entry_key}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                policy_arn=f"arn:{context.partition}:eks::aws:cluster-access-policy/"
+                "AmazonEKSClusterAdminPolicy",
                 access_scope={"type": "cluster"},
                 opts=child,
             )
@@ -344,11 +424,34 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self._cluster = cluster
-        self._oidc = oidc
-        self._issuer = issuer
-        self._tags = tags
-        self.bootstrap_addons = {addon: self._addon(addon) for addon in BOOTSTRAP_ADDONS}
+        # The CNI's permissions on its own role (kube-system:aws-node), not on every node.
+        cni_role = ServiceAccountRole(
+            f"{name}-vpc-cni",
+            ServiceAccountRoleArgs(
+                oidc_provider_arn=oidc.arn,
+                oidc_issuer=issuer,
+                namespace="kube-system",
+                service_account="aws-node",
+                policy_arns={"cni": context.managed_policy("AmazonEKS_CNI_Policy")},
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.bootstrap_addons = {
+            addon: aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=cluster.name,
+                addon_name=addon,
+                addon_version=args.addon_versions[addon],
+                service_account_role_arn=cni_role.role_arn if addon == "vpc-cni" else None,
+                # Stack config owns these add-ons: drift is overwritten, not merged.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=child,
+            )
+            for addon in BOOTSTRAP_ADDONS
+        }
 
         ca_data = cluster.certificate_authority.apply(lambda ca: ca.data or "")
         kubeconfig = pulumi.Output.json_dumps(
@@ -381,7 +484,7 @@ class Cluster(pulumi.ComponentResource):
                                     "--cluster-name",
                                     cluster.name,
                                     "--region",
-                                    region,
+                                    context.region,
                                 ],
                                 "interactiveMode": "Never",
                             }
@@ -401,6 +504,7 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer = issuer
         self.kms_key_arn = key.arn
+        self.kubernetes_version = args.kubernetes_version
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         # Kubernetes calls through this provider authenticate as an admin role: they can
         # only succeed once that role's access entry and policy exist.
@@ -422,57 +526,3 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
             }
         )
-
-    def _addon(
-        self,
-        addon: str,
-        *,
-        role_arn: pulumi.Input[str] | None = None,
-        depends_on: Sequence[pulumi.Resource] = (),
-    ) -> aws.eks.Addon:
-        return aws.eks.Addon(
-            f"{self._name}-{addon}",
-            cluster_name=self._cluster.name,
-            addon_name=addon,
-            addon_version=self._args.addon_versions[addon],
-            service_account_role_arn=role_arn,
-            # Stack config owns these add-ons: drift is overwritten, not merged.
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-        )
-
-    def add_node_addons(self, depends_on: Sequence[pulumi.Resource]) -> dict[str, aws.eks.Addon]:
-        """Create the add-ons that need running nodes: coredns and aws-ebs-csi-driver.
-
-        Call once, after the node groups, passing them as ``depends_on`` (EKS waits for
-        these add-ons to become healthy, which they cannot without nodes). The EBS CSI
-        driver gets its own IRSA role (``kube-system:ebs-csi-controller-sa``, only
-        AmazonEBSCSIDriverPolicy). Returns the add-ons by name; raises ``RuntimeError``
-        when called twice.
-        """
-        if self._node_addons is not None:
-            raise RuntimeError(f"add_node_addons was already called for cluster {self._name}")
-        ebs_role = ServiceAccountRole(
-            f"{self._name}-ebs-csi",
-            ServiceAccountRoleArgs(
-                oidc_provider_arn=self._oidc.arn,
-                oidc_issuer=self._issuer,
-                namespace="kube-system",
-                service_account="ebs-csi-controller-sa",
-                policy_arns={
-                    "ebs-csi": f"arn:{self._partition}:iam::aws:policy/service-role/"
-                    "AmazonEBSCSIDriverPolicy"
-                },
-                tags=self._tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self._node_addons = {
-            "coredns": self._addon("coredns", depends_on=depends_on),
-            "aws-ebs-csi-driver": self._addon(
-                "aws-ebs-csi-driver", role_arn=ebs_role.role_arn, depends_on=depends_on
-            ),
-        }
-        return self._node_addons

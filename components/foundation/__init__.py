@@ -1,0 +1,1 @@
+"""Foundation: the AWS resources the cluster stands on (network, cluster, add-ons, nodes)."""

@@ -1,0 +1,150 @@
+"""The EKS add-ons that need running nodes: CoreDNS and the EBS CSI driver.
+
+They run as Deployments, and EKS waits for a managed add-on to become healthy, so they
+are created after the system pool, on the system pool: the program passes that pool in
+``opts.depends_on`` (and no other: a spot or GPU pool must never hold DNS, and a GPU pool
+at zero nodes must not delay the cluster). The EBS CSI driver gets its own IRSA role.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components._aws import ADDON_VERSION, account_context
+from components._k8s import critical_addon_tolerations, pool_selector
+from components._tokens import type_token
+from components._validate import Problem, raise_for
+from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+
+NODE_ADDONS = ("coredns", "aws-ebs-csi-driver")
+_POOL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ClusterAddonsArgs:
+    """Inputs of :class:`ClusterAddons`."""
+
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster. Required."""
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider, for the EBS CSI driver's role. Required."""
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL. Required."""
+    addon_versions: Mapping[str, str]
+    """Pinned versions (``v1.12.1-eksbuild.2``) of coredns and aws-ebs-csi-driver. Required."""
+    system_pool: str = "system"
+    """Pool label (``mlplatform.io/pool``) of the nodes CoreDNS and the EBS CSI controller
+    are pinned to. Default ``system``."""
+    coredns_replicas: int = 2
+    """CoreDNS replicas, at least 2 so DNS survives a node loss. Default 2."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for the add-ons and the role. Default none."""
+
+
+def validate_cluster_addons_args(args: ClusterAddonsArgs) -> list[Problem]:
+    """Return every problem with ``args`` (empty when valid)."""
+    problems: list[Problem] = []
+    missing = [a for a in NODE_ADDONS if a not in args.addon_versions]
+    if missing:
+        problems.append(
+            Problem("addon_versions", f"missing {missing}; all of {list(NODE_ADDONS)} needed")
+        )
+    for addon, version in sorted(args.addon_versions.items()):
+        if addon not in NODE_ADDONS:
+            problems.append(
+                Problem(
+                    "addon_versions", f"is not a node add-on; allowed {list(NODE_ADDONS)}", addon
+                )
+            )
+        elif not isinstance(version, str) or not ADDON_VERSION.match(version):
+            problems.append(
+                Problem(
+                    f"addon_versions.{addon}", "must be pinned like 'v1.19.5-eksbuild.1'", version
+                )
+            )
+    if not _POOL.match(args.system_pool):
+        problems.append(
+            Problem("system_pool", "must be a pool name (a DNS label)", args.system_pool)
+        )
+    if args.coredns_replicas < 2:
+        problems.append(Problem("coredns_replicas", "must be at least 2", args.coredns_replicas))
+    return problems
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """CoreDNS and the EBS CSI driver, pinned to the system pool.
+
+    CoreDNS's ``nodeSelector`` names the system pool and it tolerates
+    ``CriticalAddonsOnly``; the EBS CSI controller likewise, while its node DaemonSet
+    tolerates every taint so GPU and spot nodes get volumes too. The add-ons wait for
+    what ``opts.depends_on`` names (the system pool). Raises
+    :class:`~components._validate.ValidationError` naming every bad field of ``args``.
+    """
+
+    addons: dict[str, aws.eks.Addon]
+    ebs_csi_role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        raise_for("ClusterAddonsArgs", validate_cluster_addons_args(args))
+        super().__init__(type_token("ClusterAddons"), name, None, opts)
+        # These add-ons used to be children of the Cluster itself: give their old parent
+        # as an alias so an existing stack moves them instead of replacing them.
+        former = [pulumi.Alias(parent=opts.parent)] if opts and opts.parent else None
+        # A component's depends_on does not reach its children: the add-ons themselves
+        # must wait for the nodes, or EKS waits for a healthy CoreDNS that cannot start.
+        after = opts.depends_on if opts and isinstance(opts.depends_on, list) else []
+        child = pulumi.ResourceOptions(parent=self, aliases=former)
+        on_nodes = pulumi.ResourceOptions(parent=self, aliases=former, depends_on=after)
+        context = account_context(self)
+        tags = dict(args.tags)
+        placement = {
+            "nodeSelector": pool_selector(args.system_pool),
+            "tolerations": critical_addon_tolerations(),
+        }
+
+        ebs_role = ServiceAccountRole(
+            f"{name}-ebs-csi",
+            ServiceAccountRoleArgs(
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                policy_arns={
+                    "ebs-csi": context.managed_policy("service-role/AmazonEBSCSIDriverPolicy")
+                },
+                tags=tags,
+            ),
+            opts=child,
+        )
+        configuration = {
+            "coredns": {**placement, "replicaCount": args.coredns_replicas},
+            "aws-ebs-csi-driver": {"controller": placement, "node": {"tolerateAllTaints": True}},
+        }
+        self.addons = {
+            addon: aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=args.cluster_name,
+                addon_name=addon,
+                addon_version=args.addon_versions[addon],
+                configuration_values=json.dumps(configuration[addon], sort_keys=True),
+                service_account_role_arn=ebs_role.role_arn
+                if addon == "aws-ebs-csi-driver"
+                else None,
+                # Stack config owns these add-ons: drift is overwritten, not merged.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=on_nodes,
+            )
+            for addon in NODE_ADDONS
+        }
+        self.ebs_csi_role_arn = ebs_role.role_arn
+        self.register_outputs({"ebs_csi_role_arn": self.ebs_csi_role_arn})
