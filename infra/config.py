@@ -2,20 +2,22 @@
 
 Every key is declared once in ``KEYS`` (``infra/config_keys.py``) and once in ``Pulumi.yaml``
 (type, description and default; Pulumi fills defaults in before the program runs).
-Node groups and add-on versions are structured objects in the stack file
-(``mlplatform:nodeGroups: {gpu: {maxSize: 2}}``, which is what
-``pulumi config set --path nodeGroups.gpu.maxSize 2`` writes); ``Pulumi.yaml`` declares
-their leaves as dotted paths, because its config schema has no object type.
+Add-on versions are an object whose leaves ``Pulumi.yaml`` declares as dotted paths;
+``nodeGroups`` is a map of pools (``mlplatform:nodeGroups: {gpu: {maxSize: 2}}``, which
+is what ``pulumi config set --path nodeGroups.gpu.maxSize 2`` writes).
 
-``load_settings`` reads, converts and validates everything, collects every problem and
-raises one ``ConfigError`` naming each bad key and what is allowed.
+``parse_settings`` converts the raw values to types, then runs the components' own
+validators over the arguments the program would build (``infra/stack_args.py``) and
+reports each problem under the key its value came from. Only rules that exist because of
+configuration live here: types, unknown keys, pool presets, the system pool, and the
+one-minor-version upgrade step. Every problem is collected into one ``ConfigError``.
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -23,38 +25,34 @@ from typing import Any, cast
 
 import pulumi
 
-from components.network import LOG_RETENTION_DAYS
+from components import (
+    PRESETS,
+    Problem,
+    validate_cluster_addons_args,
+    validate_cluster_args,
+    validate_network_args,
+    validate_node_group_args,
+)
+from components._aws import KUBERNETES_VERSION
+from components._validate import NO_VALUE
+from infra import stack_args
 from infra.config_keys import (
     ADDONS,
     KEYS,
-    MIN_SPOT_INSTANCE_TYPES,
-    NODE_GROUP_FIELDS,
-    NODE_GROUPS,
     OBJECT_ROOTS,
+    POOL_FIELDS,
     PROJECT,
-    SUPPORTED_KUBERNETES_VERSIONS,
-    CapacityType,
     ConfigError,
     KeyType,
-    NatStrategy,
     NodeGroupSettings,
     Settings,
     full_key,
 )
 
 __all__ = [
-    "ADDONS",
     "KEYS",
-    "MIN_SPOT_INSTANCE_TYPES",
-    "NODE_GROUPS",
-    "NODE_GROUP_FIELDS",
-    "OBJECT_ROOTS",
-    "PROJECT",
-    "SUPPORTED_KUBERNETES_VERSIONS",
-    "CapacityType",
+    "PREVIOUS_VERSION_ENV",
     "ConfigError",
-    "KeyType",
-    "NatStrategy",
     "NodeGroupSettings",
     "Settings",
     "flatten",
@@ -63,40 +61,31 @@ __all__ = [
     "parse_settings",
 ]
 
-_CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,37}$")
-_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-# x86_64 NVIDIA families the AL2023 NVIDIA AMI runs on (g5g is Arm, so not here).
-_GPU_FAMILY = re.compile(r"^(g4dn|g5|g6|g6e|gr6|p3|p3dn|p4d|p4de|p5|p5e|p5en)\.")
+PREVIOUS_VERSION_ENV = "MLPLATFORM_DEPLOYED_KUBERNETES_VERSION"
+"""Environment variable naming the Kubernetes version the stack runs now (the deploy
+workflow sets it from ``pulumi stack output kubernetesVersion``)."""
+
 _INT = re.compile(r"^-?\d+$")
+_POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
 
 class _Reader:
-    """Converts raw config values to typed ones, recording one problem per bad key."""
+    """Converts raw config values to typed ones, recording one problem per bad key.
+
+    A message is decided before it is formatted: the value of a secret key is never put
+    into it.
+    """
 
     def __init__(self, values: Mapping[str, Any], secret: frozenset[str]) -> None:
         self.values = values
         self.secret = secret
         self.problems: list[str] = []
 
-    def fail(self, key: str, message: str) -> None:
-        if key.split(".")[0] in self.secret:
-            # Secret values never reach an error message, whatever the check quoted.
-            value = self.values.get(key)
-            items = value if isinstance(value, list | tuple) else [value]
-            for item in [value, *items, *(_as_string_list(value) or ())]:
-                if item is not None and str(item):
-                    message = message.replace(repr(item), "[secret]")
-                    message = message.replace(str(item), "[secret]")
-        self.problems.append(f"{full_key(key)}: {message}")
+    def fail(self, key: str, rule: str, value: Any = NO_VALUE) -> None:
+        shown = Problem(key, rule, value).describe(show_value=key.split(".")[0] not in self.secret)
+        self.problems.append(f"{full_key(key)}: {shown}")
 
-    def get(self, key: str) -> Any:
-        if key not in self.values:
-            self.fail(key, f"missing required key (a {KEYS[key]}; Pulumi.yaml has its default)")
-            return None
-        value = self.values[key]
-        kind = KEYS[key]
+    def convert(self, key: str, kind: KeyType, value: Any) -> Any:
         converters: dict[KeyType, Callable[[Any], Any]] = {
             "string": _as_string,
             "integer": _as_int,
@@ -106,9 +95,18 @@ class _Reader:
         converted = converters[kind](value)
         if converted is None:
             article = "an" if kind == "integer" else "a"
-            expected = "a list of strings" if kind == "array" else f"{article} {kind}"
-            self.fail(key, f"{value!r} is not {expected}")
+            self.fail(
+                key,
+                "is not a list of strings" if kind == "array" else f"is not {article} {kind}",
+                value,
+            )
         return converted
+
+    def get(self, key: str) -> Any:
+        if key not in self.values:
+            self.fail(key, f"missing required key (a {KEYS[key]}; Pulumi.yaml has its default)")
+            return None
+        return self.convert(key, KEYS[key], self.values[key])
 
 
 def _as_string(value: Any) -> str | None:
@@ -144,40 +142,55 @@ def _as_string_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _as_object(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return cast(dict[str, Any], value) if isinstance(value, dict) else None
+
+
 def _suggest(name: str, allowed: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(allowed), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def flatten(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> tuple[dict[str, Any], list[str]]:
-    """Turn raw project config into {dotted key: value}; return it with the problems found.
+    """Turn raw project config into {key: value}; return it with the problems found.
 
     ``raw`` maps top-level project keys (no namespace) to their values as Pulumi passes
-    them: strings, with structured objects JSON-encoded. Unknown keys, at the top level
-    or inside ``nodeGroups``/``addonVersions``, are problems naming the full path.
+    them: strings, with structured objects JSON-encoded. ``addonVersions`` is flattened
+    into dotted keys; ``nodeGroups`` stays one object (parsed later). Unknown keys, at
+    the top level or inside ``addonVersions``, are problems naming the full path.
     """
     secret_roots = frozenset(secret)
     values: dict[str, Any] = {}
     problems: list[str] = []
     top_level = sorted({k.split(".")[0] for k in KEYS})
     for name, value in raw.items():
+        root = name.split(".")[0]
         if name in OBJECT_ROOTS:
-            parsed = value
-            if isinstance(value, str):
-                try:
-                    parsed = json.loads(value)
-                except ValueError:
-                    parsed = value
-            if not isinstance(parsed, dict):
+            parsed = _as_object(value)
+            if parsed is None:
                 shown = "[secret]" if name in secret_roots else repr(value)
                 problems.append(f"{full_key(name)}: {shown} is not an object of settings")
                 continue
-            _walk(name, cast(dict[str, Any], parsed), values, problems, name in secret_roots)
+            children = sorted(k.split(".", 1)[1] for k in KEYS if k.startswith(name + "."))
+            for child, item in parsed.items():
+                path = f"{name}.{child}"
+                if path in KEYS:
+                    values[path] = item
+                else:
+                    problems.append(
+                        f"{full_key(path)}: unknown key{_suggest(child, children)}; "
+                        f"allowed: {', '.join(children)}"
+                    )
         elif name in KEYS and "." not in name:
             values[name] = value
-        elif "." in name and name.split(".")[0] in OBJECT_ROOTS:
+        elif "." in name and (root in OBJECT_ROOTS or KEYS.get(root) == "object"):
             problems.append(
-                f"{full_key(name)}: unknown key; {name.split('.')[0]} is an object: set it "
+                f"{full_key(name)}: unknown key; {root} is an object: set it "
                 f"with `pulumi config set --path {name} VALUE`"
             )
         else:
@@ -188,171 +201,156 @@ def flatten(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> tuple[dict[st
     return values, problems
 
 
-def _walk(
-    prefix: str, obj: dict[str, Any], out: dict[str, Any], problems: list[str], secret: bool
-) -> None:
-    """Flatten one structured object into ``out``, recording unknown or misplaced keys."""
-    children = sorted(
-        {k[len(prefix) + 1 :].split(".")[0] for k in KEYS if k.startswith(prefix + ".")}
-    )
-    for name, value in obj.items():
-        path = f"{prefix}.{name}"
-        if name not in children:
-            problems.append(
-                f"{full_key(path)}: unknown key{_suggest(name, children)}; "
-                f"allowed: {', '.join(children)}"
+def _pool(r: _Reader, pool: str, raw: Any) -> NodeGroupSettings | None:
+    """Read one ``nodeGroups.<pool>`` entry; ``None`` (with problems recorded) when bad."""
+    base = f"nodeGroups.{pool}"
+    if not _POOL_NAME.match(pool):
+        r.fail(base, "must be a pool name: up to 32 of a-z, 0-9 and '-' (it labels nodes)", pool)
+    entry = _as_object(raw) if not isinstance(raw, str) else None
+    if entry is None:
+        r.fail(base, "is not an object of pool settings", raw)
+        return None
+    fields: dict[str, Any] = {}
+    for name, value in entry.items():
+        if name not in POOL_FIELDS:
+            r.fail(
+                f"{base}.{name}",
+                f"unknown key{_suggest(name, POOL_FIELDS)}; allowed: {', '.join(POOL_FIELDS)}",
             )
-        elif path in KEYS:
-            out[path] = value
-        elif isinstance(value, dict):
-            _walk(path, cast(dict[str, Any], value), out, problems, secret)
-        else:
-            shown = "[secret]" if secret else repr(value)
-            problems.append(f"{full_key(path)}: {shown} is not an object of settings")
-
-
-def _cidrs(r: _Reader, key: str, cidrs: tuple[str, ...], *, allow_world: bool) -> None:
-    for cidr in cidrs:
-        try:
-            net = ipaddress.ip_network(cidr)
-        except ValueError:
-            r.fail(key, f"{cidr!r} is not a CIDR (e.g. 203.0.113.0/24)")
             continue
-        if net.prefixlen == 0 and not allow_world:
-            r.fail(key, f"{cidr!r} would allow every address; list the networks that need access")
-
-
-def _node_group(r: _Reader, group: str) -> NodeGroupSettings:
-    def key(field: str) -> str:
-        return f"nodeGroups.{group}.{field}"
-
-    types = r.get(key("instanceTypes")) or ()
-    min_size = r.get(key("minSize"))
-    max_size = r.get(key("maxSize"))
-    capacity = r.get(key("capacityType"))
-    disk = r.get(key("diskSizeGib"))
-    if r.values.get(key("instanceTypes")) is not None and not types:
-        r.fail(key("instanceTypes"), "must list at least one EC2 instance type")
-    for t in types:
-        if not _INSTANCE_TYPE.match(t):
-            r.fail(key("instanceTypes"), f"{t!r} is not an EC2 instance type (e.g. m7i.large)")
-        elif group == "gpu" and not _GPU_FAMILY.match(t):
-            r.fail(key("instanceTypes"), f"{t!r} has no NVIDIA GPU; use g4dn/g5/g6/g6e/p4d/p5...")
-    if len(set(types)) != len(types):
-        r.fail(key("instanceTypes"), "must not repeat an instance type")
-    if capacity is not None and capacity not in ("ON_DEMAND", "SPOT"):
-        r.fail(key("capacityType"), f"{capacity!r} is not allowed; use ON_DEMAND or SPOT")
-    elif capacity == "SPOT" and len(types) < MIN_SPOT_INSTANCE_TYPES:
+        converted = r.convert(f"{base}.{name}", POOL_FIELDS[name], value)
+        if converted is not None:
+            fields[name] = converted
+    preset = fields.get("preset", pool if pool in PRESETS else None)
+    if preset is None:
         r.fail(
-            key("instanceTypes"),
-            f"SPOT needs at least {MIN_SPOT_INSTANCE_TYPES} instance types (got {len(types)}) "
-            "so that one reclaimed type does not empty the pool",
+            f"{base}.preset",
+            f"required for a pool not named after a preset; use one of {', '.join(PRESETS)}",
         )
-    if min_size is not None and min_size < 0:
-        r.fail(key("minSize"), f"{min_size} must be 0 or more")
-    if max_size is not None and max_size < 1:
-        r.fail(key("maxSize"), f"{max_size} must be at least 1")
-    elif max_size is not None and min_size is not None and max_size < min_size:
-        r.fail(key("maxSize"), f"{max_size} is below minSize {min_size}")
-    if disk is not None and not 20 <= disk <= 16384:
-        r.fail(key("diskSizeGib"), f"{disk} must be from 20 to 16384")
+        return None
+    if preset not in PRESETS:
+        r.fail(f"{base}.preset", f"is not a preset; use one of {', '.join(PRESETS)}", preset)
+        return None
+    capacity = fields.get("capacityType")
+    if capacity is not None and capacity not in ("ON_DEMAND", "SPOT"):
+        r.fail(f"{base}.capacityType", "is not allowed; use ON_DEMAND or SPOT", capacity)
+        return None
     return NodeGroupSettings(
-        instance_types=tuple(types),
-        min_size=min_size or 0,
-        max_size=max_size or 0,
-        capacity_type=cast(CapacityType, capacity),
-        disk_size_gib=disk or 0,
+        preset=preset,
+        instance_types=fields.get("instanceTypes"),
+        min_size=fields.get("minSize"),
+        max_size=fields.get("maxSize"),
+        capacity_type=capacity,
+        disk_size_gib=fields.get("diskSizeGib"),
+        ami_type=fields.get("amiType"),
+        critical_addons_only=bool(fields.get("criticalAddonsOnly", False)),
     )
 
 
-def parse_settings(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> Settings:
+def _node_groups(r: _Reader) -> dict[str, NodeGroupSettings]:
+    raw = r.values.get("nodeGroups")
+    if raw is None:
+        r.fail(
+            "nodeGroups", f"missing required key (a map of pools; presets: {', '.join(PRESETS)})"
+        )
+        return {}
+    pools = _as_object(raw)
+    if pools is None:
+        r.fail("nodeGroups", "is not an object of settings", raw)
+        return {}
+    groups = {name: _pool(r, name, entry) for name, entry in sorted(pools.items())}
+    if not any(g is not None and g.preset == "system" for g in groups.values()) and all(
+        g is not None for g in groups.values()
+    ):
+        r.fail(
+            "nodeGroups", "needs a pool with preset 'system' (CoreDNS and the add-ons run there)"
+        )
+    return {name: g for name, g in groups.items() if g is not None}
+
+
+def upgrade_problems(previous: str | None, target: str) -> list[str]:
+    """Return the problem with moving a cluster from ``previous`` to ``target`` (EKS
+    upgrades one minor version at a time and never downgrades); none when ``previous``
+    is unknown."""
+    old, new = KUBERNETES_VERSION.match(previous or ""), KUBERNETES_VERSION.match(target)
+    if not old or not new:
+        return []
+    step = int(new.group(1)) - int(old.group(1))
+    if step > 1:
+        between = f"1.{int(old.group(1)) + 1}"
+        return [
+            f"{target!r} is {step} minor versions above the running {previous}; EKS upgrades "
+            f"one minor version at a time: set {between}, run `pulumi up`, then go on"
+        ]
+    if step < 0:
+        return [f"{target!r} is below the running {previous}; EKS cannot downgrade a cluster"]
+    return []
+
+
+def _component_problems(r: _Reader, settings: Settings) -> None:
+    """Run every component's validator over the stack's arguments, naming keys."""
+    tags = stack_args.platform_tags(settings)
+    checks: list[tuple[list[Problem], Mapping[str, str]]] = [
+        (validate_network_args(stack_args.network_args(settings, tags)), stack_args.NETWORK_KEYS),
+        (validate_cluster_args(stack_args.cluster_args(settings, tags)), stack_args.CLUSTER_KEYS),
+    ]
+    if settings.node_groups:
+        addons = stack_args.cluster_addons_args(settings, tags)
+        checks.append((validate_cluster_addons_args(addons), stack_args.CLUSTER_ADDONS_KEYS))
+    for pool in settings.node_groups:
+        args = stack_args.node_group_args(settings, pool, tags)
+        checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
+    for problems, keys in checks:
+        for problem in problems:
+            r.fail(stack_args.key_for(problem.field, keys), problem.rule, problem.value)
+
+
+def parse_settings(
+    raw: Mapping[str, Any], secret: Iterable[str] = (), *, previous_version: str | None = None
+) -> Settings:
     """Build ``Settings`` from raw project config; raise ``ConfigError`` listing every problem.
 
     ``raw`` maps project keys without namespace (``azCount``, ``nodeGroups``) to values as
     Pulumi passes them (strings; objects and arrays JSON-encoded; parsed values also
     accepted). ``secret`` names the keys whose values must never appear in a message.
+    ``previous_version`` is the Kubernetes version the cluster runs now, when known.
     No defaults are applied here: Pulumi applies those from ``Pulumi.yaml``.
     """
     secret = frozenset(secret)
     values, problems = flatten(raw, secret)
     r = _Reader(values, secret)
     r.problems.extend(problems)
-
-    name = r.get("clusterName")
-    if name is not None and not _CLUSTER_NAME.match(name):
-        r.fail("clusterName", f"{name!r} must be a letter then up to 37 letters, digits or '-'")
-    version = r.get("kubernetesVersion")
-    if version is not None and version not in SUPPORTED_KUBERNETES_VERSIONS:
-        r.fail("kubernetesVersion", f"{version!r} is not one of {SUPPORTED_KUBERNETES_VERSIONS}")
-    cidr = r.get("vpcCidr")
-    if cidr is not None:
-        try:
-            net = ipaddress.ip_network(cidr)
-            if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 20:
-                r.fail("vpcCidr", f"{cidr!r} must be a private IPv4 range from /16 to /20")
-        except ValueError:
-            r.fail("vpcCidr", f"{cidr!r} is not a CIDR (e.g. 10.0.0.0/16)")
-    az_count = r.get("azCount")
-    if az_count is not None and not 2 <= az_count <= 6:
-        r.fail("azCount", f"{az_count} is outside 2..6 (EKS needs two zones; six at most)")
-    nat = r.get("natStrategy")
-    if nat is not None and nat not in ("single", "per_az"):
-        r.fail("natStrategy", f"{nat!r} is not allowed; use 'single' or 'per_az'")
-    public = r.get("endpointPublicAccess")
-    public_cidrs = r.get("publicAccessCidrs") or ()
-    if public and not public_cidrs:
-        r.fail("publicAccessCidrs", "required (non-empty) when endpointPublicAccess is true")
-    if public is False and public_cidrs:
-        r.fail("publicAccessCidrs", "only allowed when endpointPublicAccess is true")
-    _cidrs(r, "publicAccessCidrs", public_cidrs, allow_world=True)
-    private_cidrs = r.get("privateAccessCidrs") or ()
-    _cidrs(r, "privateAccessCidrs", private_cidrs, allow_world=False)
-    admins = r.get("adminRoleArns") or ()
-    for arn in admins:
-        if not _ROLE_ARN.match(arn):
-            r.fail("adminRoleArns", f"{arn!r} is not an IAM role ARN")
-    if len(set(admins)) != len(admins):
-        r.fail("adminRoleArns", "must not repeat a role")
-    retention = {k: r.get(k) for k in ("logRetentionDays", "flowLogRetentionDays")}
-    for key, days in retention.items():
-        if days is not None and days not in LOG_RETENTION_DAYS:
-            r.fail(key, f"{days} is not a CloudWatch retention; use {sorted(LOG_RETENTION_DAYS)}")
-    protect = r.get("protect")
-    addons: dict[str, str] = {}
-    for addon in ADDONS:
-        pinned = r.get(f"addonVersions.{addon}")
-        if pinned is not None and not _ADDON_VERSION.match(pinned):
-            r.fail(f"addonVersions.{addon}", f"{pinned!r} must be pinned like v1.19.5-eksbuild.1")
-        addons[addon] = pinned or ""
-    proxy = addons["kube-proxy"]
-    if version and _ADDON_VERSION.match(proxy) and not proxy.startswith(f"v{version}."):
-        r.fail(
-            "addonVersions.kube-proxy",
-            f"{proxy!r} does not match kubernetesVersion {version} (kube-proxy follows the "
-            "cluster's minor version)",
-        )
-    groups = {group: _node_group(r, group) for group in NODE_GROUPS}
+    plain = {key: r.get(key) for key in KEYS if KEYS[key] != "object"}
+    groups = _node_groups(r)
     if r.problems:
         raise ConfigError(r.problems)
-    # Past this point every value is present and valid; the casts only tell the checker.
-    return Settings(
-        cluster_name=cast(str, name),
-        kubernetes_version=cast(str, version),
-        vpc_cidr=cast(str, cidr),
-        az_count=cast(int, az_count),
-        nat_strategy=cast(NatStrategy, nat),
-        endpoint_public_access=cast(bool, public),
-        public_access_cidrs=tuple(public_cidrs),
-        private_access_cidrs=tuple(private_cidrs),
-        admin_role_arns=tuple(admins),
-        log_retention_days=retention["logRetentionDays"],
-        flow_log_retention_days=retention["flowLogRetentionDays"],
-        protect=protect,
-        addon_versions=MappingProxyType(addons),
-        system=groups["system"],
-        gpu=groups["gpu"],
-        spot=groups["spot"],
+    # Past this point every value is present and of its type; the casts tell the checker.
+    settings = Settings(
+        cluster_name=plain["clusterName"],
+        kubernetes_version=plain["kubernetesVersion"],
+        support_type=plain["supportType"],
+        deletion_protection=plain["deletionProtection"],
+        vpc_cidr=plain["vpcCidr"],
+        az_count=plain["azCount"],
+        nat_strategy=plain["natStrategy"],
+        interface_endpoints=plain["interfaceEndpoints"],
+        endpoint_public_access=plain["endpointPublicAccess"],
+        public_access_cidrs=plain["publicAccessCidrs"],
+        private_access_cidrs=plain["privateAccessCidrs"],
+        admin_role_arns=plain["adminRoleArns"],
+        deploy_role_arn=plain["deployRoleArn"] or None,
+        log_retention_days=plain["logRetentionDays"],
+        flow_log_retention_days=plain["flowLogRetentionDays"],
+        protect=plain["protect"],
+        addon_versions=MappingProxyType({a: plain[f"addonVersions.{a}"] for a in ADDONS}),
+        node_groups=MappingProxyType(groups),
     )
+    _component_problems(r, settings)
+    for problem in upgrade_problems(previous_version, settings.kubernetes_version):
+        r.problems.append(f"{full_key('kubernetesVersion')}: {problem}")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
 
 
 def _present_project_keys() -> list[str]:
@@ -364,12 +362,13 @@ def _present_project_keys() -> list[str]:
     return sorted(k[len(prefix) :] for k in known if k.startswith(prefix))
 
 
-def load_settings() -> Settings:
+def load_settings(previous_version: str | None = None) -> Settings:
     """Read this stack's project config through ``pulumi.Config`` and validate it.
 
-    Raises ``ConfigError`` naming every bad, unknown or missing key and what is allowed.
-    A key marked secret is read with ``require_secret`` semantics: its value never
-    appears in a message (none of today's keys needs to be secret).
+    ``previous_version`` (default: the ``MLPLATFORM_DEPLOYED_KUBERNETES_VERSION``
+    environment variable, if set) is the Kubernetes version the cluster runs now.
+    Raises ``ConfigError`` naming every bad, unknown or missing key and what is allowed;
+    the value of a secret key never appears in a message.
     """
     from pulumi.runtime import config as runtime_config
 
@@ -380,4 +379,5 @@ def load_settings() -> Settings:
         raw[name] = cfg.get(name)
         if runtime_config.is_config_secret(full_key(name)):
             secret.add(name)
-    return parse_settings(raw, secret)
+    previous = previous_version or os.environ.get(PREVIOUS_VERSION_ENV) or None
+    return parse_settings(raw, secret, previous_version=previous)

@@ -2,7 +2,9 @@
 
 ``KEYS`` declares every project key once (its Pulumi schema type); ``Pulumi.yaml`` holds
 the same keys with their descriptions and defaults, and a test keeps the two in step.
-``infra.config`` reads and validates values into ``Settings``; import from there.
+``nodeGroups`` is a map keyed by pool name whose entries have the fields of
+``POOL_FIELDS``; a field left out takes the pool preset's default. ``infra.config``
+reads and validates values into ``Settings``; import from there.
 """
 
 from __future__ import annotations
@@ -11,72 +13,78 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import pulumi
+from components._aws import SupportType
+from components._validate import ValidationError
+from components.foundation.network import NatStrategy
+from components.foundation.node_groups import CapacityType
 
 PROJECT = "mlplatform"
-KeyType = Literal["string", "integer", "boolean", "array"]
-NatStrategy = Literal["single", "per_az"]
-CapacityType = Literal["ON_DEMAND", "SPOT"]
+KeyType = Literal["string", "integer", "boolean", "array", "object"]
 
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
-NODE_GROUPS = ("system", "gpu", "spot")
-NODE_GROUP_FIELDS: dict[str, KeyType] = {
+POOL_FIELDS: dict[str, KeyType] = {
+    "preset": "string",
     "instanceTypes": "array",
     "minSize": "integer",
     "maxSize": "integer",
     "capacityType": "string",
     "diskSizeGib": "integer",
+    "amiType": "string",
+    "criticalAddonsOnly": "boolean",
 }
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-MIN_SPOT_INSTANCE_TYPES = 3
+"""The fields of one ``nodeGroups.<pool>`` entry."""
 
 KEYS: dict[str, KeyType] = {
     "clusterName": "string",
     "kubernetesVersion": "string",
+    "supportType": "string",
+    "deletionProtection": "boolean",
     "vpcCidr": "string",
     "azCount": "integer",
     "natStrategy": "string",
+    "interfaceEndpoints": "boolean",
     "endpointPublicAccess": "boolean",
     "publicAccessCidrs": "array",
     "privateAccessCidrs": "array",
     "adminRoleArns": "array",
+    "deployRoleArn": "string",
     "logRetentionDays": "integer",
     "flowLogRetentionDays": "integer",
     "protect": "boolean",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
-    **{
-        f"nodeGroups.{group}.{field}": kind
-        for group in NODE_GROUPS
-        for field, kind in NODE_GROUP_FIELDS.items()
-    },
+    "nodeGroups": "object",
 }
 """Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
-into the structured objects ``addonVersions`` and ``nodeGroups``."""
+into the structured object ``addonVersions``; ``nodeGroups`` is a map of pools."""
 
-OBJECT_ROOTS = ("addonVersions", "nodeGroups")
+OBJECT_ROOTS = ("addonVersions",)
+"""Objects whose leaves are declared one by one in ``KEYS`` and ``Pulumi.yaml``."""
 
 
-class ConfigError(ValueError, pulumi.RunError):
+class ConfigError(ValidationError):
     """The stack configuration is invalid; ``problems`` lists one line per bad key.
 
-    A ``pulumi.RunError``, so that ``pulumi preview``/``up`` print just the message (no
-    stack trace), as the offline plan does.
+    A ``pulumi.RunError`` (through ``ValidationError``), so that ``pulumi preview``/``up``
+    print just the message (no stack trace), as the offline plan does.
     """
 
     def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid stack configuration: " + "; ".join(self.problems))
+        super().__init__("stack configuration", problems)
 
 
 @dataclass(frozen=True)
 class NodeGroupSettings:
-    """One node pool's settings (``mlplatform:nodeGroups.<pool>.*``)."""
+    """One node pool's settings (``mlplatform:nodeGroups.<pool>``); ``None`` means the
+    preset's default."""
 
-    instance_types: tuple[str, ...]
-    min_size: int
-    max_size: int
-    capacity_type: CapacityType
-    disk_size_gib: int
+    preset: str
+    instance_types: tuple[str, ...] | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    capacity_type: CapacityType | None = None
+    disk_size_gib: int | None = None
+    ami_type: str | None = None
+    critical_addons_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,20 +93,27 @@ class Settings:
 
     cluster_name: str
     kubernetes_version: str
+    support_type: SupportType
+    deletion_protection: bool
     vpc_cidr: str
     az_count: int
     nat_strategy: NatStrategy
+    interface_endpoints: bool
     endpoint_public_access: bool
     public_access_cidrs: tuple[str, ...]
     private_access_cidrs: tuple[str, ...]
     admin_role_arns: tuple[str, ...]
+    deploy_role_arn: str | None
     log_retention_days: int
     flow_log_retention_days: int
     protect: bool
     addon_versions: Mapping[str, str]
-    system: NodeGroupSettings
-    gpu: NodeGroupSettings
-    spot: NodeGroupSettings
+    node_groups: Mapping[str, NodeGroupSettings]
+
+    @property
+    def system_pool(self) -> str:
+        """The first pool (by name) built from the ``system`` preset: CoreDNS runs there."""
+        return sorted(name for name, pool in self.node_groups.items() if pool.preset == "system")[0]
 
 
 def full_key(key: str) -> str:

@@ -76,6 +76,9 @@ class CapturedResource:
     dependencies: frozenset[str] = field(default_factory=frozenset)
     """URNs this registration waits for (``depends_on`` expanded, plus every resource an
     input came from), as the engine records them for ordering creates and deletes."""
+    aliases: tuple[dict[str, Any], ...] = ()
+    """The aliases as sent: ``{"spec": {"type": ..., "name": ..., "parentUrn": ...}}`` or
+    ``{"urn": ...}`` each, so a renamed resource can be checked to keep its old URN."""
 
 
 @dataclass
@@ -153,6 +156,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     id=(response.id or None) if request.custom else None,
                     outputs=outputs if request.custom else {},
                     dependencies=frozenset(request.dependencies),
+                    aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
                 )
             )
         return response

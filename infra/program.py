@@ -1,125 +1,108 @@
-"""The composition root: settings -> Network -> Cluster -> node groups -> node add-ons.
+"""The composition root: settings -> foundation -> services -> workloads.
 
 ``program`` is what ``pulumi up`` runs (through ``infra/__main__.py``) and what the
-offline plan and the tests run on the mock engine.
+offline plan and the tests run on the mock engine. Each stage returns a small frozen
+result that the next stage builds on; providers flow down through ``opts``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 
-from components.cluster import Cluster, ClusterArgs
-from components.network import Network, NetworkArgs
-from components.node_groups import NodeGroup, NodeGroupArgs, gpu, spot, system
-from infra.config import NodeGroupSettings, Settings, load_settings
-
-PresetFn = Callable[..., NodeGroupArgs]
-PRESETS: Mapping[str, PresetFn] = {"system": system, "gpu": gpu, "spot": spot}
+from components import Cluster, ClusterAddons, Network, NodeGroup
+from infra import stack_args
+from infra.config import Settings, load_settings
+from infra.stack_args import Placeholders
 
 
-def node_group_args(
-    preset: str,
-    group: NodeGroupSettings,
-    *,
-    cluster_name: pulumi.Input[str],
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
-    kubernetes_version: str,
-    tags: Mapping[str, str],
-) -> NodeGroupArgs:
-    """Return the preset's ``NodeGroupArgs`` with the stack's values for one pool.
+@dataclass(frozen=True)
+class Foundation:
+    """The AWS the cluster stands on."""
 
-    The capacity label follows the configured capacity type, so workloads that select
-    on ``mlplatform.io/capacity`` land where they expect. Raises ``KeyError`` for an
-    unknown preset name.
+    network: Network
+    cluster: Cluster
+    node_groups: Mapping[str, NodeGroup]
+    addons: ClusterAddons
+
+
+@dataclass(frozen=True)
+class Services:
+    """The in-cluster platform services (none yet)."""
+
+
+@dataclass(frozen=True)
+class Workloads:
+    """What the platform runs (none yet)."""
+
+
+def build_foundation(settings: Settings) -> Foundation:
+    """Network -> Cluster (+ its Kubernetes provider) -> node groups -> cluster add-ons.
+
+    Resource names derive from ``settings.cluster_name`` so that two stacks can share an
+    account. Node groups wait for the network add-ons only; CoreDNS and the EBS CSI
+    driver wait for the system pool only (a GPU pool at zero nodes never delays them).
     """
-    args = PRESETS[preset](
-        cluster_name=cluster_name,
-        subnet_ids=subnet_ids,
-        instance_types=group.instance_types,
-        min_size=group.min_size,
-        max_size=group.max_size,
-        tags=tags,
+    name = settings.cluster_name
+    tags = stack_args.platform_tags(settings)
+    protected = pulumi.ResourceOptions(protect=settings.protect)
+
+    network = Network(name, stack_args.network_args(settings, tags), opts=protected)
+    on_network = Placeholders(vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids)
+    cluster = Cluster(name, stack_args.cluster_args(settings, tags, on_network), opts=protected)
+    on_cluster = Placeholders(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer,
     )
-    capacity = "spot" if group.capacity_type == "SPOT" else "on-demand"
-    return dataclasses.replace(
-        args,
-        capacity_type=group.capacity_type,
-        disk_size_gib=group.disk_size_gib,
-        kubernetes_version=kubernetes_version,
-        labels={**args.labels, "mlplatform.io/capacity": capacity},
+    node_groups = {
+        pool: NodeGroup(
+            f"{name}-{pool}",
+            stack_args.node_group_args(settings, pool, tags, on_cluster),
+            # The add-ons are named, not the Cluster component: depending on the
+            # component would also wait for everything parented to it.
+            opts=pulumi.ResourceOptions(depends_on=list(cluster.bootstrap_addons.values())),
+        )
+        for pool in sorted(settings.node_groups)
+    }
+    addons = ClusterAddons(
+        name,
+        stack_args.cluster_addons_args(settings, tags, on_cluster),
+        opts=pulumi.ResourceOptions(parent=cluster, depends_on=[node_groups[settings.system_pool]]),
     )
+    return Foundation(network=network, cluster=cluster, node_groups=node_groups, addons=addons)
+
+
+def build_services(settings: Settings, foundation: Foundation) -> Services:
+    """The in-cluster platform services, through the cluster's Kubernetes provider."""
+    del settings, foundation
+    return Services()
+
+
+def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
+    """What the platform runs, on top of the services."""
+    del settings, foundation, services
+    return Workloads()
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
-    """Create the platform's resources for ``settings``; return the stack outputs.
-
-    Resource names derive from ``settings.cluster_name`` so that two stacks can share an
-    account. Components raise ``ValueError`` for values ``load_settings`` let through.
-    """
-    name = settings.cluster_name
-    tags = {"mlplatform.io/cluster": name, "mlplatform.io/managed-by": "pulumi"}
-    protected = pulumi.ResourceOptions(protect=settings.protect)
-
-    network = Network(
-        name,
-        NetworkArgs(
-            cluster_name=name,
-            cidr_block=settings.vpc_cidr,
-            az_count=settings.az_count,
-            nat_strategy=settings.nat_strategy,
-            flow_log_retention_days=settings.flow_log_retention_days,
-            tags=tags,
-        ),
-        opts=protected,
-    )
-    cluster = Cluster(
-        name,
-        ClusterArgs(
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            kubernetes_version=settings.kubernetes_version,
-            addon_versions=dict(settings.addon_versions),
-            cluster_name=name,
-            admin_role_arns=settings.admin_role_arns,
-            endpoint_public_access=settings.endpoint_public_access,
-            public_access_cidrs=settings.public_access_cidrs,
-            private_access_cidrs=settings.private_access_cidrs,
-            log_retention_days=settings.log_retention_days,
-            tags=tags,
-        ),
-        opts=protected,
-    )
-    pools = {"system": settings.system, "gpu": settings.gpu, "spot": settings.spot}
-    node_groups = {
-        preset: NodeGroup(
-            f"{name}-{preset}",
-            node_group_args(
-                preset,
-                group,
-                cluster_name=cluster.cluster_name,
-                subnet_ids=network.private_subnet_ids,
-                kubernetes_version=settings.kubernetes_version,
-                tags=tags,
-            ),
-            # Nodes join only once the network add-ons (vpc-cni, kube-proxy) exist. The
-            # add-ons are named, not the Cluster component: depending on the component would
-            # also wait for its node add-ons (CoreDNS), which themselves wait for these nodes.
-            opts=pulumi.ResourceOptions(depends_on=list(cluster.bootstrap_addons.values())),
-        )
-        for preset, group in pools.items()
-    }
-    cluster.add_node_addons(depends_on=list(node_groups.values()))
-
+    """Create the platform's resources for ``settings``; return the stack outputs."""
+    foundation = build_foundation(settings)
+    services = build_services(settings, foundation)
+    build_workloads(settings, foundation, services)
+    cluster, network = foundation.cluster, foundation.network
     return {
         "clusterName": cluster.cluster_name,
         "clusterEndpoint": cluster.endpoint,
+        "kubernetesVersion": pulumi.Output.from_input(cluster.kubernetes_version),
         "kubeconfig": cluster.kubeconfig,
         "oidcProviderArn": cluster.oidc_provider_arn,
         "nodeGroupNames": pulumi.Output.from_input(
-            {preset: group.node_group_name for preset, group in node_groups.items()}
+            {pool: group.node_group_name for pool, group in foundation.node_groups.items()}
         ),
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
@@ -127,11 +110,13 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
     }
 
 
-def program() -> None:
+def program(previous_kubernetes_version: str | None = None) -> None:
     """Read and validate the stack config, build the platform and export its outputs.
 
-    Raises ``infra.config.ConfigError`` (before creating anything) naming every bad key.
+    ``previous_kubernetes_version`` is the version the cluster runs now, when the caller
+    knows it (the offline plan reads it from the stack file being replaced). Raises
+    ``infra.config.ConfigError`` (before creating anything) naming every bad key.
     """
-    outputs = build(load_settings())
+    outputs = build(load_settings(previous_kubernetes_version))
     for key, value in outputs.items():
         pulumi.export(key, value)

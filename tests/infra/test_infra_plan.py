@@ -135,7 +135,7 @@ def test_json_document_shape(dev_plan: PlanResult) -> None:
 def test_text_output_is_a_tree_with_counts_and_findings(dev_plan: PlanResult) -> None:
     text = render_text(dev_plan)
     lines = text.splitlines()
-    cluster_line = next(i for i, line in enumerate(lines) if "mlplatform:cluster:Cluster" in line)
+    cluster_line = next(i for i, line in enumerate(lines) if "mlplatform:index:Cluster" in line)
     child = lines[cluster_line + 1]
     indent = len(lines[cluster_line]) - len(lines[cluster_line].lstrip())
     assert len(child) - len(child.lstrip()) > indent
@@ -200,12 +200,13 @@ def test_stack_name_from_the_config_file_name(tmp_path: Path) -> None:
 
 def test_defaults_fill_structured_objects_by_path(tmp_path: Path) -> None:
     stack_file = tmp_path / "Pulumi.qa.yaml"
-    stack_file.write_text("config:\n  mlplatform:nodeGroups:\n    gpu:\n      maxSize: 5\n")
+    stack_file.write_text(
+        "config:\n  mlplatform:addonVersions:\n    coredns: v1.14.9-eksbuild.1\n"
+    )
     values = load_stack_config(None, stack_file, root=ROOT).values
-    groups = json.loads(values["mlplatform:nodeGroups"])
-    assert groups["gpu"]["maxSize"] == 5
-    assert groups["gpu"]["minSize"] == 0  # from Pulumi.yaml
-    assert groups["spot"]["capacityType"] == "SPOT"
+    versions = json.loads(values["mlplatform:addonVersions"])
+    assert versions["coredns"] == "v1.14.9-eksbuild.1"
+    assert versions["kube-proxy"].startswith("v1.35.")  # from Pulumi.yaml
     assert values["mlplatform:azCount"] == "3"
     assert json.loads(values["mlplatform:publicAccessCidrs"]) == []
 

@@ -1,4 +1,5 @@
-"""The composed program: the order the engine creates (and deletes) the EKS core in."""
+"""The composed program: the order the engine creates (and deletes) the platform in, and the
+facts each stack must show."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from infra.plan import run_plan
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack_run(request: pytest.FixtureRequest) -> tuple[str, ProgramRun]:
+    return request.param, run_plan(request.param, root=ROOT).run
+
+
 @pytest.fixture(scope="module")
 def prod_run() -> ProgramRun:
     return run_plan("prod", root=ROOT).run
@@ -22,61 +28,133 @@ def _addons(run: ProgramRun) -> dict[str, CapturedResource]:
     return {a.inputs["addonName"]: a for a in run.by_type("aws:eks/addon:Addon")}
 
 
+def _pools(run: ProgramRun) -> dict[str, CapturedResource]:
+    return {
+        g.inputs["labels"]["mlplatform.io/pool"]: g
+        for g in run.by_type("aws:eks/nodeGroup:NodeGroup")
+    }
+
+
+def _pool_components(run: ProgramRun) -> dict[str, CapturedResource]:
+    groups = _pools(run)
+    components = {c.urn: c for c in run.by_type("mlplatform:index:NodeGroup")}
+    return {pool: components[group.parent] for pool, group in groups.items() if group.parent}
+
+
 def test_node_groups_wait_for_the_network_addons_only(prod_run: ProgramRun) -> None:
     addons = _addons(prod_run)
     bootstrap = {addons[n].urn for n in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")}
     node_addons = {addons["coredns"].urn, addons["aws-ebs-csi-driver"].urn}
-    components = prod_run.by_type("mlplatform:compute:NodeGroup")
+    components = prod_run.by_type("mlplatform:index:NodeGroup")
     assert len(components) == 3
     for component in components:
         assert bootstrap <= component.dependencies, component.name
-        # Waiting for CoreDNS, which waits for these nodes, would deadlock `pulumi up`.
+        # Waiting for CoreDNS, which waits for the system nodes, would deadlock `pulumi up`.
         assert not node_addons & component.dependencies, component.name
-    # Each EKS node group is created under (so after) its component.
-    parents = {g.parent for g in prod_run.by_type("aws:eks/nodeGroup:NodeGroup")}
-    assert parents == {c.urn for c in components}
 
 
-def test_node_addons_wait_for_every_node_group(prod_run: ProgramRun) -> None:
-    addons = _addons(prod_run)
-    groups = {g.urn for g in prod_run.by_type("aws:eks/nodeGroup:NodeGroup")}
-    assert len(groups) == 3
+def _descendants(run: ProgramRun, urn: str) -> set[str]:
+    children = {r.urn for r in run.children_of(urn)}
+    return children.union(*(_descendants(run, c) for c in children))
+
+
+def test_coredns_and_ebs_csi_wait_for_the_system_pool_and_no_other(stack_run) -> None:
+    # The engine records a dependency on a component as its resources.
+    _, run = stack_run
+    addons = _addons(run)
+    pools = {pool: _descendants(run, c.urn) for pool, c in _pool_components(run).items()}
+    assert _pools(run)["system"].urn in pools["system"]
     for name in ("coredns", "aws-ebs-csi-driver"):
-        assert groups <= addons[name].dependencies, name
-    for name in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
-        assert not groups & addons[name].dependencies, name
+        depends = addons[name].dependencies
+        assert _pools(run)["system"].urn in depends, name
+        for other in ("gpu", "spot"):
+            assert not pools[other] & depends, (name, other)
+    coredns = json.loads(addons["coredns"].inputs["configurationValues"])
+    assert coredns["nodeSelector"] == {"mlplatform.io/pool": "system"}
 
 
-def test_ebs_csi_addon_gets_its_role_only_once_the_policy_is_attached(
+def test_addon_roles_are_handed_out_only_once_their_policy_is_attached(
     prod_run: ProgramRun,
 ) -> None:
-    (irsa,) = prod_run.by_type("mlplatform:irsa:ServiceAccountRole")
-    (attachment,) = [
-        a
-        for a in prod_run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-        if a.parent == irsa.urn
-    ]
-    assert attachment.urn in _addons(prod_run)["aws-ebs-csi-driver"].dependencies
+    addons = _addons(prod_run)
+    roles = {r.name: r for r in prod_run.by_type("mlplatform:index:ServiceAccountRole")}
+    for addon, role in (("aws-ebs-csi-driver", "ebs-csi"), ("vpc-cni", "vpc-cni")):
+        (component,) = [r for name, r in roles.items() if name.endswith(f"-{role}")]
+        (attachment,) = [
+            a
+            for a in prod_run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if a.parent == component.urn
+        ]
+        assert attachment.urn in addons[addon].dependencies, addon
 
 
-def test_kubernetes_provider_waits_for_the_admin_access_entries(prod_run: ProgramRun) -> None:
+def test_kubernetes_provider_waits_for_every_admin_including_the_deploy_role(
+    prod_run: ProgramRun,
+) -> None:
     (provider,) = prod_run.by_type("pulumi:providers:kubernetes")
     entries = prod_run.by_type("aws:eks/accessEntry:AccessEntry")
     associations = prod_run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert len(entries) == len(associations) == 2  # prod lists two admin roles
+    principals = sorted(e.inputs["principalArn"] for e in entries)
+    assert principals == [
+        "arn:aws:iam::123456789012:role/ci/platform-deployer",
+        "arn:aws:iam::123456789012:role/platform-admin",
+    ]
     assert {r.urn for r in entries + associations} <= provider.dependencies
 
 
-def test_flow_log_role_trusts_only_this_accounts_flow_logs(prod_run: ProgramRun) -> None:
-    (flow_log,) = prod_run.by_type("aws:ec2/flowLog:FlowLog")
-    (role,) = [
-        r
-        for r in prod_run.by_type("aws:iam/role:Role")
-        if r.outputs.get("arn") == flow_log.inputs["iamRoleArn"]
+def test_every_log_group_is_encrypted_with_a_customer_key(stack_run) -> None:
+    _, run = stack_run
+    keys = {k.outputs["arn"] for k in run.by_type("aws:kms/key:Key")}
+    groups = run.by_type("aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) == 2
+    for group in groups:
+        assert group.inputs["kmsKeyId"] in keys, group.name
+
+
+def test_cluster_support_type_and_deletion_protection(stack_run) -> None:
+    stack, run = stack_run
+    (cluster,) = run.by_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster.inputs["deletionProtection"] is (stack == "prod")
+    assert cluster.inputs["version"] == "1.35"
+
+
+def test_node_roles_carry_no_cni_policy_and_the_cni_has_its_own(stack_run) -> None:
+    _, run = stack_run
+    cni = [
+        a
+        for a in run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["policyArn"].endswith("/AmazonEKS_CNI_Policy")
     ]
-    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert statement["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": "123456789012"},
-        "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-west-2:123456789012:vpc-flow-log/*"},
-    }
+    (attachment,) = cni
+    (component,) = [r for r in run.resources if r.urn == attachment.parent]
+    assert component.type == "mlplatform:index:ServiceAccountRole"
+    assert component.name.endswith("-vpc-cni")
+
+
+def test_interface_endpoints_in_prod_only(stack_run) -> None:
+    stack, run = stack_run
+    interface = [
+        e.inputs["serviceName"].rsplit(".", 1)[-1]
+        for e in run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["vpcEndpointType"] == "Interface"
+    ]
+    assert sorted(interface) == (["api", "dkr", "ec2", "logs", "sts"] if stack == "prod" else [])
+
+
+def test_prod_api_is_reachable_only_from_the_listed_networks(prod_run: ProgramRun) -> None:
+    (cluster,) = prod_run.by_type("aws:eks/cluster:Cluster")
+    (group,) = [
+        g
+        for g in prod_run.by_type("aws:ec2/securityGroup:SecurityGroup")
+        if g.name.endswith("-cluster-sg")
+    ]
+    cidrs = [c for rule in group.inputs["ingress"] for c in rule["cidrBlocks"]]
+    assert cidrs == ["10.30.8.0/24", "10.99.0.0/24"]
+    assert "10.20.0.0/16" not in cidrs  # not the whole VPC
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
+
+
+def test_nothing_is_created_inside_an_apply(stack_run) -> None:
+    _, run = stack_run
+    assert run.created_in_callbacks == []

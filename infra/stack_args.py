@@ -1,0 +1,159 @@
+"""From stack settings to component arguments, and back from an Args field to its key.
+
+The program builds its components with these functions, and ``infra.config`` runs the
+components' own validators over the same arguments (with placeholder Outputs where a
+value only exists at deploy time), so a value rule lives once, in its component, and a
+problem is reported under the config key the value came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from components import (
+    ClusterAddonsArgs,
+    ClusterArgs,
+    NetworkArgs,
+    NodeGroupArgs,
+    preset_args,
+)
+from components.foundation.cluster import BOOTSTRAP_ADDONS
+from components.foundation.cluster_addons import NODE_ADDONS
+from infra.config_keys import Settings
+
+NETWORK_KEYS = {
+    "cluster_name": "clusterName",
+    "cidr_block": "vpcCidr",
+    "az_count": "azCount",
+    "nat_strategy": "natStrategy",
+    "interface_endpoints": "interfaceEndpoints",
+    "flow_log_retention_days": "flowLogRetentionDays",
+}
+CLUSTER_KEYS = {
+    "cluster_name": "clusterName",
+    "kubernetes_version": "kubernetesVersion",
+    "support_type": "supportType",
+    "deletion_protection": "deletionProtection",
+    "addon_versions": "addonVersions",
+    "admin_role_arns": "adminRoleArns",
+    "deploy_role_arn": "deployRoleArn",
+    "endpoint_public_access": "endpointPublicAccess",
+    "public_access_cidrs": "publicAccessCidrs",
+    "private_access_cidrs": "privateAccessCidrs",
+    "log_retention_days": "logRetentionDays",
+}
+CLUSTER_ADDONS_KEYS = {"addon_versions": "addonVersions", "system_pool": "nodeGroups"}
+_POOL_FIELD_KEYS = {
+    "instance_types": "instanceTypes",
+    "min_size": "minSize",
+    "max_size": "maxSize",
+    "desired_size": "minSize",
+    "capacity_type": "capacityType",
+    "disk_size_gib": "diskSizeGib",
+    "ami_type": "amiType",
+}
+
+
+def pool_keys(pool: str) -> dict[str, str]:
+    """Return {NodeGroupArgs field: config key} for pool ``pool``."""
+    return {field: f"nodeGroups.{pool}.{key}" for field, key in _POOL_FIELD_KEYS.items()}
+
+
+def key_for(field: str, keys: Mapping[str, str]) -> str:
+    """Return the config key of an Args ``field`` (``addon_versions.coredns`` ->
+    ``addonVersions.coredns``). Raises ``KeyError`` for a field no key sets."""
+    head, dot, rest = field.partition(".")
+    return keys[head] + dot + rest
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """Deploy-time values, as stand-ins when arguments are only validated."""
+
+    vpc_id: pulumi.Input[str] = "vpc-00000000"
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = ("subnet-00000000",)
+    cluster_name: pulumi.Input[str] = "cluster"
+    oidc_provider_arn: pulumi.Input[str] = "arn:aws:iam::000000000000:oidc-provider/example"
+    oidc_issuer: pulumi.Input[str] = "https://oidc.example"
+
+
+def network_args(settings: Settings, tags: Mapping[str, str]) -> NetworkArgs:
+    """The stack's ``NetworkArgs``."""
+    return NetworkArgs(
+        cluster_name=settings.cluster_name,
+        cidr_block=settings.vpc_cidr,
+        az_count=settings.az_count,
+        nat_strategy=settings.nat_strategy,
+        interface_endpoints=settings.interface_endpoints,
+        flow_log_retention_days=settings.flow_log_retention_days,
+        tags=dict(tags),
+    )
+
+
+def cluster_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> ClusterArgs:
+    """The stack's ``ClusterArgs`` (network ids from ``deploy``)."""
+    return ClusterArgs(
+        vpc_id=deploy.vpc_id,
+        subnet_ids=deploy.subnet_ids,
+        kubernetes_version=settings.kubernetes_version,
+        support_type=settings.support_type,
+        deletion_protection=settings.deletion_protection,
+        addon_versions={a: settings.addon_versions[a] for a in BOOTSTRAP_ADDONS},
+        cluster_name=settings.cluster_name,
+        admin_role_arns=settings.admin_role_arns,
+        deploy_role_arn=settings.deploy_role_arn,
+        endpoint_public_access=settings.endpoint_public_access,
+        public_access_cidrs=settings.public_access_cidrs,
+        private_access_cidrs=settings.private_access_cidrs,
+        log_retention_days=settings.log_retention_days,
+        tags=dict(tags),
+    )
+
+
+def cluster_addons_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> ClusterAddonsArgs:
+    """The stack's ``ClusterAddonsArgs`` (cluster and OIDC from ``deploy``)."""
+    return ClusterAddonsArgs(
+        cluster_name=deploy.cluster_name,
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        addon_versions={a: settings.addon_versions[a] for a in NODE_ADDONS},
+        system_pool=settings.system_pool,
+        tags=dict(tags),
+    )
+
+
+def node_group_args(
+    settings: Settings, pool: str, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> NodeGroupArgs:
+    """The ``NodeGroupArgs`` of pool ``pool``: its preset, with the stack's values.
+
+    Raises ``KeyError`` for an unknown pool or preset.
+    """
+    group = settings.node_groups[pool]
+    return preset_args(
+        group.preset,
+        pool=pool,
+        cluster_name=deploy.cluster_name,
+        subnet_ids=deploy.subnet_ids,
+        instance_types=group.instance_types,
+        min_size=group.min_size,
+        max_size=group.max_size,
+        capacity_type=group.capacity_type,
+        disk_size_gib=group.disk_size_gib,
+        ami_type=group.ami_type,
+        critical_addons_only=group.critical_addons_only,
+        kubernetes_version=settings.kubernetes_version,
+        tags=tags,
+    )
+
+
+def platform_tags(settings: Settings) -> dict[str, str]:
+    """Tags on every taggable resource of the stack."""
+    return {"mlplatform.io/cluster": settings.cluster_name, "mlplatform.io/managed-by": "pulumi"}
