@@ -117,6 +117,24 @@ def _no_creator_admin(_: str, props: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _support_type(_: str, props: Mapping[str, Any]) -> list[str]:
+    support = dig(props, "upgradePolicy", "supportType")
+    if is_unknown(support) or support in ("STANDARD", "EXTENDED"):
+        return []
+    found = "not set (EKS then defaults to EXTENDED)" if support is MISSING else repr(support)
+    return [
+        "upgradePolicy.supportType must be set explicitly (STANDARD, or EXTENDED asked for by "
+        f"name: six times the hourly cluster price); found {found}"
+    ]
+
+
+def _deletion_protection(_: str, props: Mapping[str, Any]) -> list[str]:
+    raw = dig(props, "deletionProtection")
+    if is_unknown(raw) or as_bool(raw) is True:
+        return []
+    return ["deletionProtection is off: one `pulumi destroy` or console click deletes the cluster"]
+
+
 def _kms_rotation(_: str, props: Mapping[str, Any]) -> list[str]:
     spec = dig(props, "customerMasterKeySpec")
     spec = dig(props, "keySpec") if spec is MISSING else spec
@@ -190,6 +208,24 @@ RULES: list[ResourceRule] = [
         "Implicit admin for the deploying role is invisible in code and hard to revoke.",
         "EKS Best Practices (Identity and access management: cluster access manager)",
         _no_creator_admin,
+    ),
+    mandatory_rule(
+        "eks-support-type-explicit",
+        {CLUSTER},
+        "The cluster sets its upgrade policy's support type (STANDARD or EXTENDED) explicitly.",
+        "Left out, EKS enrols the cluster in extended support, which costs six times the "
+        "standard hourly price once standard support ends.",
+        "Amazon EKS user guide (Cluster upgrade policy); EKS pricing",
+        _support_type,
+    ),
+    ResourceRule(
+        "eks-deletion-protection",
+        "advisory",
+        frozenset({CLUSTER}),
+        "Flags a cluster without EKS deletion protection.",
+        "Allowed (dev), but a production cluster should survive a mistaken delete.",
+        "Amazon EKS user guide (Deletion protection)",
+        _deletion_protection,
     ),
     mandatory_rule(
         "kms-key-rotation",

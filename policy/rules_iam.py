@@ -146,6 +146,13 @@ def _log_retention(_: str, props: Mapping[str, Any]) -> list[str]:
     return [f"retentionInDays must be a positive number of days; found {found}"]
 
 
+def _log_group_kms(_: str, props: Mapping[str, Any]) -> list[str]:
+    key = dig(props, "kmsKeyId")
+    if is_unknown(key) or (isinstance(key, str) and key):
+        return []
+    return ["kmsKeyId must name a customer KMS key; found not set (AWS-owned key only)"]
+
+
 RULES: list[ResourceRule] = [
     ResourceRule(
         "iam-no-admin-wildcard",
@@ -174,5 +181,15 @@ RULES: list[ResourceRule] = [
         "Logs kept forever grow cost without bound; a retention is a deliberate choice.",
         "Checkov CKV_AWS_66; AWS Security Hub CloudWatch.16",
         _log_retention,
+    ),
+    ResourceRule(
+        "cloudwatch-log-group-kms",
+        "mandatory",
+        frozenset({LOG_GROUP}),
+        "Log groups are encrypted with a customer KMS key (kmsKeyId).",
+        "Audit and flow logs name every caller and address; a customer key adds an access "
+        "check and an audit trail on every read.",
+        "AWS Security Hub CloudWatch.15 (KMS encryption of log groups); Checkov CKV_AWS_158",
+        _log_group_kms,
     ),
 ]

@@ -21,7 +21,8 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 # NVIDIA instance families (AWS "accelerated computing"); g4ad is AMD and inf/trn are
-# Neuron, so they need no nvidia.com/gpu taint.
+# Neuron, so they need no nvidia.com/gpu taint. A deliberate copy of the families in
+# components/_aws.py (the pack is published on its own); a test keeps the two agreeing.
 _NVIDIA_FAMILY = re.compile(r"^(g3s?|g4dn|g5g?|g6[ef]?|gr6f?|g7e?|p[2-6][a-z0-9-]*)$")
 
 

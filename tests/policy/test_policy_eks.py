@@ -31,6 +31,8 @@ GOOD_CLUSTER: dict[str, Any] = {
         "authenticationMode": "API",
         "bootstrapClusterCreatorAdminPermissions": False,
     },
+    "upgradePolicy": {"supportType": "STANDARD"},
+    "deletionProtection": True,
 }
 
 
@@ -78,6 +80,8 @@ def test_compliant_cluster_has_no_finding() -> None:
             {"accessConfig__bootstrapClusterCreatorAdminPermissions": KeyError},
             "eks-no-creator-admin",
         ),
+        ({"upgradePolicy": KeyError}, "eks-support-type-explicit"),
+        ({"upgradePolicy__supportType": "LONG"}, "eks-support-type-explicit"),
     ],
 )
 def test_cluster_violation_is_mandatory(changes: dict[str, Any], rule: str) -> None:
@@ -109,8 +113,21 @@ def test_cluster_unknowns_cannot_be_judged() -> None:
         vpcConfig__publicAccessCidrs=[UNKNOWN],
         accessConfig__authenticationMode=UNKNOWN,
         accessConfig__bootstrapClusterCreatorAdminPermissions=UNKNOWN,
+        upgradePolicy__supportType=UNKNOWN,
+        deletionProtection=UNKNOWN,
     )
     assert fired(CLUSTER, props) == {}
+
+
+def test_extended_support_is_allowed_when_asked_for_by_name() -> None:
+    assert fired(CLUSTER, cluster(upgradePolicy__supportType="EXTENDED")) == {}
+
+
+@pytest.mark.parametrize("value", [False, "false", KeyError])
+def test_a_cluster_without_deletion_protection_is_advisory(value: Any) -> None:
+    assert fired(CLUSTER, cluster(deletionProtection=value)) == {
+        "eks-deletion-protection": "advisory"
+    }
 
 
 @pytest.mark.parametrize(
@@ -233,3 +250,37 @@ def test_node_group_unknowns_cannot_be_judged() -> None:
     }
     assert fired(NG, props) == {}
     assert fired(NG, {"amiType": "AL2023_x86_64_NVIDIA", "taints": UNKNOWN}) == {}
+
+
+@pytest.mark.parametrize(
+    "instance_type",
+    [
+        "g4dn.xlarge",
+        "g5.xlarge",
+        "g5g.xlarge",
+        "g6.xlarge",
+        "g6e.xlarge",
+        "g6f.large",
+        "gr6.4xlarge",
+        "p4d.24xlarge",
+        "p5.48xlarge",
+        "p5en.48xlarge",
+        "p6-b200.48xlarge",
+        "m7i.large",
+        "g4ad.xlarge",
+        "inf2.xlarge",
+        "m7g.large",
+    ],
+)
+def test_the_packs_nvidia_families_cover_the_components(instance_type: str) -> None:
+    # The pack keeps its own copy (it is published alone): every type a node group
+    # accepts as NVIDIA must need the GPU taint here too.
+    from components._aws import is_nvidia
+
+    untainted = {
+        "amiType": "AL2023_x86_64_STANDARD",
+        "instanceTypes": [instance_type],
+        "taints": [],
+    }
+    flagged = "eks-gpu-nodegroup-taint" in fired(NG, untainted)
+    assert flagged or not is_nvidia(instance_type), instance_type

@@ -160,15 +160,24 @@ def test_irsa_unknowns_cannot_be_judged() -> None:
     )
 
 
+KEY = "arn:aws:kms:us-west-2:123456789012:key/abc"
+
+
 @pytest.mark.parametrize(
     ("props", "expected"),
     [
-        ({"retentionInDays": 30.0}, {}),
-        ({"retentionInDays": "90"}, {}),
-        ({}, {"cloudwatch-log-retention": "mandatory"}),
-        ({"retentionInDays": 0}, {"cloudwatch-log-retention": "mandatory"}),
-        ({"retentionInDays": "forever"}, {"cloudwatch-log-retention": "mandatory"}),
-        ({"retentionInDays": "3eeb2bf0-c639-47a8-9e75-3b44932eb421"}, {}),
+        ({"retentionInDays": 30.0, "kmsKeyId": KEY}, {}),
+        ({"retentionInDays": "90", "kmsKeyId": KEY}, {}),
+        ({"kmsKeyId": KEY}, {"cloudwatch-log-retention": "mandatory"}),
+        ({"retentionInDays": 0, "kmsKeyId": KEY}, {"cloudwatch-log-retention": "mandatory"}),
+        (
+            {"retentionInDays": "forever", "kmsKeyId": KEY},
+            {"cloudwatch-log-retention": "mandatory"},
+        ),
+        ({"retentionInDays": "3eeb2bf0-c639-47a8-9e75-3b44932eb421", "kmsKeyId": KEY}, {}),
+        ({"retentionInDays": 30}, {"cloudwatch-log-group-kms": "mandatory"}),
+        ({"retentionInDays": 30, "kmsKeyId": ""}, {"cloudwatch-log-group-kms": "mandatory"}),
+        ({"retentionInDays": 30, "kmsKeyId": "3eeb2bf0-c639-47a8-9e75-3b44932eb421"}, {}),
     ],
 )
 def test_log_group_retention(props: dict[str, Any], expected: dict[str, str]) -> None:

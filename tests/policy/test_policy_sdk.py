@@ -69,6 +69,8 @@ def _program(safe: bool) -> Callable[[], None]:
                 "authentication_mode": "API",
                 "bootstrap_cluster_creator_admin_permissions": not safe,
             },
+            upgrade_policy={"support_type": "STANDARD"} if safe else None,
+            deletion_protection=safe,
         )
         aws.ec2.LaunchTemplate(
             "nodes",
@@ -130,7 +132,9 @@ def _program(safe: bool) -> Callable[[], None]:
         else:
             trust = _trust("system:serviceaccount:inference:*", operator="StringLike")
         aws.iam.Role("irsa", assume_role_policy=trust)
-        aws.cloudwatch.LogGroup("app", retention_in_days=30 if safe else 0)
+        aws.cloudwatch.LogGroup(
+            "app", retention_in_days=30 if safe else 0, kms_key_id=key.arn if safe else None
+        )
         container: dict[str, Any] = {
             "name": "server",
             "image": "ghcr.io/acme/serving:0.1.0" if safe else "ghcr.io/acme/serving:latest",
@@ -192,6 +196,9 @@ def test_unsafe_program_built_with_the_sdks_trips_each_rule(run_mocked: Any) -> 
         ("models", "s3-public-access-block"),
         ("irsa", "iam-irsa-trust-pinned"),
         ("app", "cloudwatch-log-retention"),
+        ("app", "cloudwatch-log-group-kms"),
+        ("eks", "eks-support-type-explicit"),
+        ("eks", "eks-deletion-protection"),
         ("server", "k8s-image-pinned"),
         ("server", "k8s-no-host-namespaces"),
         ("server", "k8s-no-default-namespace"),

@@ -99,6 +99,8 @@ def test_pack_reports_violations_and_skips_unknowns(pack: Any) -> None:
             "authenticationMode": "API",
             "bootstrapClusterCreatorAdminPermissions": False,
         },
+        "upgradePolicy": {"supportType": "STANDARD"},
+        "deletionProtection": True,
     }
     assert _analyze(pack, "aws:eks/cluster:Cluster", cluster) == {
         "eks-control-plane-logging": MANDATORY,
