@@ -18,6 +18,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components._validate import Problem
+
 # The values CloudWatch Logs accepts for retentionInDays.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192}
@@ -62,6 +64,54 @@ EKS_RELEASES: Mapping[str, EksRelease] = {
 
 # Zones the EKS control plane cannot use, by zone ID (zone names differ per account).
 EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def addon_pin_problems(versions: Mapping[str, str], addons: Sequence[str]) -> list[Problem]:
+    """Problems with pinned EKS add-on ``versions``: each of ``addons`` present, nothing
+    else, every version pinned exactly (``v1.19.5-eksbuild.1``)."""
+    problems: list[Problem] = []
+    missing = [a for a in addons if a not in versions]
+    if missing:
+        problems.append(
+            Problem("addon_versions", f"missing {missing}; all of {list(addons)} needed")
+        )
+    for addon, version in sorted(versions.items()):
+        if addon not in addons:
+            problems.append(Problem("addon_versions", f"is not one of {list(addons)} here", addon))
+        elif not isinstance(version, str) or not ADDON_VERSION.match(version):
+            problems.append(
+                Problem(
+                    f"addon_versions.{addon}", "must be pinned like 'v1.19.5-eksbuild.1'", version
+                )
+            )
+    return problems
+
+
+def managed_addon(
+    name: str,
+    *,
+    cluster_name: pulumi.Input[str],
+    addon: str,
+    version: str,
+    opts: pulumi.ResourceOptions,
+    role_arn: pulumi.Input[str] | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> aws.eks.Addon:
+    """Create EKS add-on ``addon`` at ``version``, owned by the stack: drift made in the
+    cluster is overwritten, not merged, on create and on update."""
+    return aws.eks.Addon(
+        name,
+        cluster_name=cluster_name,
+        addon_name=addon,
+        addon_version=version,
+        service_account_role_arn=role_arn,
+        configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=dict(tags or {}),
+        opts=opts,
+    )
 
 
 def instance_family(instance_type: str) -> str:
@@ -192,30 +242,41 @@ def web_identity_trust_policy(
     )
 
 
-def log_group_key(
-    name: str,
-    *,
-    context: AccountContext,
-    log_group_names: Sequence[str],
-    description: str,
-    deletion_window_days: int,
-    tags: Mapping[str, str],
-    parent: pulumi.Resource,
-) -> aws.kms.Key:
-    """Create a rotating customer KMS key that CloudWatch Logs may use for the named
-    log groups only (scoped by ``kms:EncryptionContext:aws:logs:arn``)."""
-    groups = [context.arn("logs", f"log-group:{group}") for group in log_group_names]
+def key_administration(context: AccountContext) -> dict[str, Any]:
+    """The key-policy statement that keeps a KMS key manageable by its account."""
+    return {
+        "Sid": "AccountAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": context.root},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+@dataclass(frozen=True)
+class LogGroupSpec:
+    """An encrypted CloudWatch log group: its exact name, retention and key settings."""
+
+    group_name: str
+    retention_days: int
+    description: str
+    """What the group's key encrypts, for the key's description."""
+    deletion_window_days: int = 30
+    tags: Mapping[str, str] | None = None
+
+
+def encrypted_log_group(
+    name: str, spec: LogGroupSpec, *, context: AccountContext, parent: pulumi.Resource
+) -> aws.cloudwatch.LogGroup:
+    """Create log group ``spec.group_name`` encrypted with its own rotating customer KMS
+    key (``<name>-key``), which CloudWatch Logs may use for that group only (scoped by
+    ``kms:EncryptionContext:aws:logs:arn``)."""
+    tags = dict(spec.tags or {})
+    group_arn = context.arn("logs", f"log-group:{spec.group_name}")
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                # Without this the key becomes unmanageable by the account.
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": context.root},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            key_administration(context),
             {
                 "Sid": "CloudWatchLogsForTheseGroups",
                 "Effect": "Allow",
@@ -228,22 +289,25 @@ def log_group_key(
                     "kms:Describe*",
                 ],
                 "Resource": "*",
-                "Condition": {
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": groups[0]
-                        if len(groups) == 1
-                        else groups
-                    }
-                },
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
             },
         ],
     }
-    return aws.kms.Key(
-        name,
-        description=description,
+    child = pulumi.ResourceOptions(parent=parent)
+    key = aws.kms.Key(
+        f"{name}-key",
+        description=f"Encrypts {spec.description}",
         enable_key_rotation=True,
-        deletion_window_in_days=deletion_window_days,
+        deletion_window_in_days=spec.deletion_window_days,
         policy=json.dumps(policy),
-        tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent),
+        tags=tags,
+        opts=child,
+    )
+    return aws.cloudwatch.LogGroup(
+        name,
+        name=spec.group_name,
+        retention_in_days=spec.retention_days,
+        kms_key_id=key.arn,
+        tags=tags,
+        opts=child,
     )

@@ -11,6 +11,10 @@ validators over the arguments the program would build (``infra/stack_args.py``) 
 reports each problem under the key its value came from. Only rules that exist because of
 configuration live here: types, unknown keys, pool presets, the system pool, and the
 one-minor-version upgrade step. Every problem is collected into one ``ConfigError``.
+
+The only reader of configuration, kept in one module on purpose (type conversion, the
+pool map, the cross-key rules and the mapping of component problems to keys), which is
+why it runs past 300 lines.
 """
 
 from __future__ import annotations

@@ -28,9 +28,13 @@ from components._aws import (
     EKS_RELEASES,
     LOG_RETENTION_DAYS,
     ROLE_ARN,
+    LogGroupSpec,
     SupportType,
     account_context,
-    log_group_key,
+    addon_pin_problems,
+    encrypted_log_group,
+    key_administration,
+    managed_addon,
     service_trust_policy,
     supported_versions,
 )
@@ -145,24 +149,7 @@ def _version_problems(args: ClusterArgs, today: dt.date) -> list[Problem]:
 
 
 def _addon_problems(args: ClusterArgs) -> list[Problem]:
-    problems: list[Problem] = []
-    missing = [a for a in BOOTSTRAP_ADDONS if a not in args.addon_versions]
-    if missing:
-        problems.append(
-            Problem("addon_versions", f"missing {missing}; all of {list(BOOTSTRAP_ADDONS)} needed")
-        )
-    for addon, version in sorted(args.addon_versions.items()):
-        where = f"addon_versions.{addon}"
-        if addon not in BOOTSTRAP_ADDONS:
-            problems.append(
-                Problem(
-                    "addon_versions",
-                    f"is not a bootstrap add-on; allowed {list(BOOTSTRAP_ADDONS)}",
-                    addon,
-                )
-            )
-        elif not isinstance(version, str) or not ADDON_VERSION.match(version):
-            problems.append(Problem(where, "must be pinned like 'v1.19.5-eksbuild.1'", version))
+    problems = addon_pin_problems(args.addon_versions, BOOTSTRAP_ADDONS)
     proxy = ADDON_VERSION.match(str(args.addon_versions.get("kube-proxy", "")))
     if proxy and f"{proxy.group(1)}.{proxy.group(2)}" != args.kubernetes_version:
         problems.append(
@@ -290,14 +277,7 @@ class Cluster(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            # Without this the key becomes unmanageable by the account.
-                            "Sid": "AccountAdministration",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": context.root},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
+                        key_administration(context),
                         {
                             "Sid": "ClusterEnvelopeEncryption",
                             "Effect": "Allow",
@@ -323,24 +303,18 @@ class Cluster(pulumi.ComponentResource):
             target_key_id=key.key_id,
             opts=child,
         )
-        log_group_name = f"/aws/eks/{physical}/cluster"
-        logs_key = log_group_key(
-            f"{name}-logs-key",
-            context=context,
-            log_group_names=[log_group_name],
-            description=f"Encrypts the control plane logs of EKS cluster {physical}",
-            deletion_window_days=args.kms_deletion_window_days,
-            tags=tags,
-            parent=self,
-        )
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-control-plane-logs",
             # EKS writes to exactly this name; creating it first sets retention and key.
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=logs_key.arn,
-            tags=tags,
-            opts=child,
+            LogGroupSpec(
+                group_name=f"/aws/eks/{physical}/cluster",
+                retention_days=args.log_retention_days,
+                description=f"the control plane logs of EKS cluster {physical}",
+                deletion_window_days=args.kms_deletion_window_days,
+                tags=tags,
+            ),
+            context=context,
+            parent=self,
         )
         security_group = aws.ec2.SecurityGroup(
             f"{name}-cluster-sg",
@@ -438,15 +412,12 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         self.bootstrap_addons = {
-            addon: aws.eks.Addon(
+            addon: managed_addon(
                 f"{name}-{addon}",
                 cluster_name=cluster.name,
-                addon_name=addon,
-                addon_version=args.addon_versions[addon],
-                service_account_role_arn=cni_role.role_arn if addon == "vpc-cni" else None,
-                # Stack config owns these add-ons: drift is overwritten, not merged.
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
+                addon=addon,
+                version=args.addon_versions[addon],
+                role_arn=cni_role.role_arn if addon == "vpc-cni" else None,
                 tags=tags,
                 opts=child,
             )

@@ -8,7 +8,6 @@ at zero nodes must not delay the cluster). The EBS CSI driver gets its own IRSA 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import ADDON_VERSION, account_context
+from components._aws import account_context, addon_pin_problems, managed_addon
 from components._k8s import critical_addon_tolerations, pool_selector
 from components._tokens import type_token
 from components._validate import Problem, raise_for
@@ -49,25 +48,7 @@ class ClusterAddonsArgs:
 
 def validate_cluster_addons_args(args: ClusterAddonsArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
-    problems: list[Problem] = []
-    missing = [a for a in NODE_ADDONS if a not in args.addon_versions]
-    if missing:
-        problems.append(
-            Problem("addon_versions", f"missing {missing}; all of {list(NODE_ADDONS)} needed")
-        )
-    for addon, version in sorted(args.addon_versions.items()):
-        if addon not in NODE_ADDONS:
-            problems.append(
-                Problem(
-                    "addon_versions", f"is not a node add-on; allowed {list(NODE_ADDONS)}", addon
-                )
-            )
-        elif not isinstance(version, str) or not ADDON_VERSION.match(version):
-            problems.append(
-                Problem(
-                    f"addon_versions.{addon}", "must be pinned like 'v1.19.5-eksbuild.1'", version
-                )
-            )
+    problems = addon_pin_problems(args.addon_versions, NODE_ADDONS)
     if not _POOL.match(args.system_pool):
         problems.append(
             Problem("system_pool", "must be a pool name (a DNS label)", args.system_pool)
@@ -129,18 +110,13 @@ class ClusterAddons(pulumi.ComponentResource):
             "aws-ebs-csi-driver": {"controller": placement, "node": {"tolerateAllTaints": True}},
         }
         self.addons = {
-            addon: aws.eks.Addon(
+            addon: managed_addon(
                 f"{name}-{addon}",
                 cluster_name=args.cluster_name,
-                addon_name=addon,
-                addon_version=args.addon_versions[addon],
-                configuration_values=json.dumps(configuration[addon], sort_keys=True),
-                service_account_role_arn=ebs_role.role_arn
-                if addon == "aws-ebs-csi-driver"
-                else None,
-                # Stack config owns these add-ons: drift is overwritten, not merged.
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
+                addon=addon,
+                version=args.addon_versions[addon],
+                configuration=configuration[addon],
+                role_arn=ebs_role.role_arn if addon == "aws-ebs-csi-driver" else None,
                 tags=tags,
                 opts=on_nodes,
             )

@@ -97,7 +97,7 @@ def test_all_control_plane_logs_go_to_a_precreated_group_with_retention(case) ->
     assert group["name"] == f"/aws/eks/{args.cluster_name}/cluster"
     assert group["retentionInDays"] == args.log_retention_days
     # Encrypted with its own key, which CloudWatch Logs may use for this group only.
-    (key,) = [k for k in run.by_type("aws:kms/key:Key") if k.name == "ml-logs-key"]
+    (key,) = [k for k in run.by_type("aws:kms/key:Key") if k.name == "ml-control-plane-logs-key"]
     assert group["kmsKeyId"] == key.outputs["arn"]
     statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
     condition = statements["CloudWatchLogsForTheseGroups"]["Condition"]["ArnEquals"]
