@@ -16,7 +16,7 @@ from components.cluster import (
     access_entry_key,
 )
 from components.irsa import ServiceAccountRole, ServiceAccountRoleArgs
-from infra.mocks import ProgramRun, run_program
+from infra.offline import ProgramRun, run_program
 
 ADDONS: Mapping[str, str] = {
     "vpc-cni": "v1.19.5-eksbuild.1",

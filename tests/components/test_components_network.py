@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components.network import Network, NetworkArgs, subnet_cidrs
-from infra.mocks import ProgramRun, hex_digest, run_program
+from infra.offline import ProgramRun, hex_digest, run_program
 
 DEV = NetworkArgs(
     cluster_name="ml-dev", az_count=2, nat_strategy="single", cidr_block="10.20.0.0/16"

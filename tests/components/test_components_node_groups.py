@@ -9,7 +9,7 @@ import pytest
 
 from components import node_groups as ng
 from components.node_groups import NodeGroup, NodeGroupArgs, Taint
-from infra.mocks import ProgramRun, hex_digest, run_program
+from infra.offline import ProgramRun, hex_digest, run_program
 
 SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
 
