@@ -1,11 +1,12 @@
 """The offline plan command: the real program on Pulumi's mock engine, with the policy rules.
 
-``python -m infra.plan --stack dev|prod [--config-file FILE] [--json]`` reads
+``python -m infra.plan --stack dev|prod [--config-file FILE] [--json | --graph]`` reads
 ``Pulumi.yaml`` (defaults from its config schema) and the stack file, runs the program on
 the mock engine, evaluates every policy rule over every captured resource and prints the
 resources, outputs and violations: a readable tree by default, one JSON document with
-``--json``. Exit status: 0 no mandatory violation, 1 mandatory violations, 2 bad config
-or usage (one line on stderr, no traceback).
+``--json``, the dependency graph as Graphviz DOT with ``--graph``. Exit status: 0 no
+mandatory violation, 1 mandatory violations, 2 bad config or usage (one line on stderr,
+no traceback).
 
 ``secure:`` values cannot be decrypted offline: each becomes the placeholder
 ``[secret:<key>]``, is passed as a secret config key and stays masked in the output.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from infra.config import ConfigError
+from infra.offline.graph import render_dot
 from infra.offline.report import exit_status, render_text, run_plan
 from infra.offline.stack_file import PlanInputError
 
@@ -36,14 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m infra.plan", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stack", help="stack name (a Pulumi.<stack>.yaml file), e.g. dev")
     parser.add_argument("--config-file", type=Path, help="stack file to plan instead")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON document")
+    output.add_argument(
+        "--graph", action="store_true", help="print the dependency graph as Graphviz DOT"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the plan command line; return the exit status (0, 1 or 2).
 
-    Usage errors (unknown flag, missing value) exit 2 through argparse.
+    Usage errors (unknown flag, ``--json`` with ``--graph``) exit 2 through argparse.
     """
     args = _parser().parse_args(argv)
     try:
@@ -58,9 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     output: Any
     if args.json:
         output = json.dumps(result.to_json(), indent=2, sort_keys=False, default=str)
+    elif args.graph:
+        output = render_dot(result.run.resources, title=f"{result.project}-{result.stack}")
     else:
         output = render_text(result)
-    print(output)
+    print(output, end="" if args.graph else "\n")
     return exit_status(result)
 
 

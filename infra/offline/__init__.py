@@ -3,8 +3,8 @@
 ``run_program`` runs a Pulumi program on Pulumi's mock engine with the answers of
 ``infra.offline.fakes`` and returns a ``ProgramRun``. The offline plan is built from
 ``infra.offline.stack_file`` (``load_stack_config``, ``PlanInputError``),
-``infra.offline.report`` (``run_plan``, ``PlanResult``); ``infra.plan`` is its command
-line.
+``infra.offline.report`` (``run_plan``, ``PlanResult``) and ``infra.offline.graph``
+(``render_dot``); ``infra.plan`` is its command line.
 """
 
 from __future__ import annotations

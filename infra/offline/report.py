@@ -3,7 +3,7 @@
 ``run_plan`` reads a stack's config (``infra.offline.stack_file``), runs the program on
 the mock engine (``infra.offline.engine``), evaluates every policy rule over every
 captured resource and times both. ``PlanResult.to_json`` is the ``--json`` document
-(DESIGN.md 3.1), ``render_text`` the readable plan.
+(DESIGN.md 3.1), ``render_text`` the readable plan; ``infra.offline.graph`` draws it.
 Secret inputs and outputs are masked by key before anything is formatted.
 """
 

@@ -18,7 +18,7 @@ from infra.offline import run_program
 from infra.offline.report import MASK, PlanResult, exit_status, render_text, run_plan
 from infra.offline.stack_file import load_stack_config
 from infra.plan import main
-from tests.offline_support import ROOT, of_type, options_program, plan_subprocess
+from tests.offline_support import ROOT, of_type, options_program, parse_dot, plan_subprocess
 
 NVIDIA_AMIS = {"AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"}
 
@@ -172,6 +172,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_json_and_graph_together_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--stack", "dev", "--json", "--graph"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "not allowed with argument" in captured.err and captured.out == ""
+
+
 def test_json_shows_the_engine_view_of_each_resource() -> None:
     document = run_plan("dev", program=options_program, root=ROOT).to_json()
     by_name = {r["name"]: r for r in document["resources"]}
@@ -192,6 +200,15 @@ def test_elapsed_time_covers_the_run_and_is_reported_in_seconds() -> None:
     wall = time.perf_counter() - started
     assert 0 < result.elapsed_s <= wall
     assert result.to_json()["elapsed_s"] == round(result.elapsed_s, 3)
+
+
+def test_graph_from_the_command_line(
+    dev_plan: PlanResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stack", "dev", "--graph"]) == 0
+    graph = parse_dot(capsys.readouterr().out)
+    assert graph.name == "mlplatform-dev"
+    assert set(graph.nodes) == {r.urn for r in dev_plan.run.resources}
 
 
 def _secret_program() -> None:
