@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup test lint typecheck unit plan plan-json demo bench lock clean
+.PHONY: setup test lint typecheck unit plan plan-json plan-graph demo bench lock clean
 
 # Installs the project (editable, so `components` imports when Pulumi runs infra/)
 # with the serving extra and the test tools, all pinned in pyproject.toml.
@@ -38,6 +38,9 @@ plan: $(STAMP)
 
 plan-json: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK) --json
+
+plan-graph: $(STAMP)
+	$(BIN)/python -m infra.plan --stack $(STACK) --graph
 
 demo: $(STAMP)
 	$(BIN)/python -m serving.demo
