@@ -36,11 +36,12 @@ test: lint typecheck unit
 plan: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK)
 
+# Not echoed, so that the output can be redirected to a file as it is (JSON, DOT).
 plan-json: $(STAMP)
-	$(BIN)/python -m infra.plan --stack $(STACK) --json
+	@$(BIN)/python -m infra.plan --stack $(STACK) --json
 
 plan-graph: $(STAMP)
-	$(BIN)/python -m infra.plan --stack $(STACK) --graph
+	@$(BIN)/python -m infra.plan --stack $(STACK) --graph
 
 demo: $(STAMP)
 	$(BIN)/python -m serving.demo
