@@ -15,15 +15,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from infra.offline.engine import CapturedResource, ProgramRun, run_program
 from infra.offline.stack_file import load_stack_config
 
+if TYPE_CHECKING:
+    from policy.rules import Level
+
 MASK = "[secret]"
 """What a secret input or output prints as."""
-
-Level = Literal["mandatory", "advisory"]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ def test_unknown_data_source_names_the_token_and_the_module() -> None:
     with pytest.raises(Exception, match=r"aws:ec2/getVpc:getVpc") as info:
         run_program(program, project="mlplatform", stack="dev", config={})
     assert "infra/offline/fakes/calls.py" in str(info.value)
+    with pytest.raises(NotImplementedError, match=r"'aws:ec2/getVpc:getVpc'.*fakes/calls\.py"):
+        PlatformMocks().call(
+            pulumi.runtime.MockCallArgs(token="aws:ec2/getVpc:getVpc", args={}, provider="")
+        )
 
 
 def test_eks_cluster_outputs_are_realistic() -> None:
