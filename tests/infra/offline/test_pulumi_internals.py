@@ -106,4 +106,7 @@ def test_no_other_module_imports_them() -> None:
             allowed = ELSEWHERE.get(path.relative_to(ROOT).as_posix(), set())
             if used - allowed:
                 offenders[path.relative_to(ROOT).as_posix()] = used - allowed
-    assert offenders == {}, "import these through infra.offline.engine instead"
+    assert offenders == {}, (
+        "Pulumi internals outside infra/offline/engine.py: use pulumi.runtime's public names "
+        "(Mocks, MockResourceArgs, MockCallArgs, set_mocks) or add what you need to the engine"
+    )
