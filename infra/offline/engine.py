@@ -81,6 +81,9 @@ class CapturedResource:
     provider: str | None = None
     """The explicit provider reference, ``<provider urn>::<provider id>``; None when the
     resource uses the default provider of its package (and for components)."""
+    aliases: tuple[dict[str, Any], ...] = ()
+    """The aliases as sent: ``{"spec": {"type": ..., "name": ..., "parentUrn": ...}}`` or
+    ``{"urn": ...}`` each, so a renamed resource can be checked to keep its old URN."""
 
 
 @dataclass
@@ -198,6 +201,7 @@ class _RecordingMonitor(MockMonitor):
             protect=request.HasField("protect") and bool(request.protect),
             ignore_changes=tuple(request.ignoreChanges),
             provider=request.provider or None,
+            aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
         )
         with self.lock:
             self.captured.append(captured)

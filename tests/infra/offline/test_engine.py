@@ -154,3 +154,17 @@ def test_resource_options_are_recorded_from_the_request() -> None:
     assert first.urn in by_name["policy"].dependencies
     assert by_name["group"].protect is True  # protect is inherited by children
     assert by_name["group-log"].protect is True
+
+
+def test_aliases_are_recorded_as_sent() -> None:
+    def program() -> None:
+        box = _Box("renamed", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="old:Box")]))
+        aws.s3.Bucket(
+            "moved", opts=pulumi.ResourceOptions(parent=box, aliases=[pulumi.Alias(name="before")])
+        )
+
+    run = run_program(program, project="mlplatform", stack="dev", config={})
+    by_name = {r.name: r for r in run.resources}
+    assert any(a.get("spec", {}).get("type") == "old:Box" for a in by_name["renamed"].aliases)
+    assert any(a.get("spec", {}).get("name") == "before" for a in by_name["moved"].aliases)
+    assert by_name["renamed-vpc"].aliases == ()
