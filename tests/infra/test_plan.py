@@ -135,7 +135,11 @@ def test_json_document_shape(dev_plan: PlanResult) -> None:
 def test_text_output_is_a_tree_with_counts_and_findings(dev_plan: PlanResult) -> None:
     text = render_text(dev_plan)
     lines = text.splitlines()
-    cluster_line = next(i for i, line in enumerate(lines) if "mlplatform:cluster:Cluster" in line)
+    # The component holding the EKS cluster, whatever its type token.
+    (eks,) = dev_plan.run.by_type("aws:eks/cluster:Cluster")
+    component = next(r for r in dev_plan.run.resources if r.urn == eks.parent)
+    marker = f"{component.type}  {component.name}"
+    cluster_line = next(i for i, line in enumerate(lines) if marker in line)
     child = lines[cluster_line + 1]
     indent = len(lines[cluster_line]) - len(lines[cluster_line].lstrip())
     assert len(child) - len(child.lstrip()) > indent

@@ -68,13 +68,13 @@ def test_the_root_is_found_from_a_subdirectory_or_the_checkout(tmp_path: Path) -
 
 def test_defaults_fill_structured_objects_by_path(tmp_path: Path) -> None:
     stack_file = tmp_path / "Pulumi.qa.yaml"
-    stack_file.write_text("config:\n  mlplatform:nodeGroups:\n    gpu:\n      maxSize: 5\n")
+    stack_file.write_text("config:\n  mlplatform:addonVersions:\n    coredns: v9.9.9-eksbuild.1\n")
     values = load_stack_config(None, stack_file, root=ROOT).values
-    groups = json.loads(values["mlplatform:nodeGroups"])
-    assert groups["gpu"]["maxSize"] == 5
-    assert groups["gpu"]["minSize"] == 0  # from Pulumi.yaml
-    assert groups["spot"]["capacityType"] == "SPOT"
-    assert values["mlplatform:azCount"] == "3"
+    _, defaults = project_defaults(ROOT)
+    versions = json.loads(values["mlplatform:addonVersions"])
+    assert versions["coredns"] == "v9.9.9-eksbuild.1"  # the stack's leaf wins
+    assert versions["kube-proxy"] == defaults["mlplatform:addonVersions.kube-proxy"]
+    assert values["mlplatform:azCount"] == str(defaults["mlplatform:azCount"])
     assert json.loads(values["mlplatform:publicAccessCidrs"]) == []
 
 
