@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup test lint typecheck unit plan plan-json demo bench lock clean
+.PHONY: setup test lint typecheck unit plan plan-json plan-graph demo bench lock clean
 
 # Installs the project (editable, so `components` imports when Pulumi runs infra/)
 # with the serving extra and the test tools, all pinned in pyproject.toml.
@@ -36,8 +36,12 @@ test: lint typecheck unit
 plan: $(STAMP)
 	$(BIN)/python -m infra.plan --stack $(STACK)
 
+# Not echoed, so that the output can be redirected to a file as it is (JSON, DOT).
 plan-json: $(STAMP)
-	$(BIN)/python -m infra.plan --stack $(STACK) --json
+	@$(BIN)/python -m infra.plan --stack $(STACK) --json
+
+plan-graph: $(STAMP)
+	@$(BIN)/python -m infra.plan --stack $(STACK) --graph
 
 demo: $(STAMP)
 	$(BIN)/python -m serving.demo

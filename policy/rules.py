@@ -2,7 +2,8 @@
 
 Each rule is written once and used three ways: by the CrossGuard pack
 (``policy/__main__.py``, run by ``pulumi preview --policy-pack policy``), by the
-offline plan (``infra.plan``) and by the tests. Props use the names the Pulumi
+offline plan (``python -m infra.plan``, evaluated in ``infra.offline.report``) and by
+the tests. Props use the names the Pulumi
 engine uses (the ``args.props`` a ``ResourceValidationPolicy`` sees). Values not
 known during a preview are "cannot judge" and never produce a finding.
 
@@ -11,7 +12,8 @@ Entry points:
 - ``check_resource(type, props)``: findings of the per-resource rules.
 - ``check_stack(resources)``: findings of the rules that need several resources
   (a VPC and its flow log, a bucket and its encryption/versioning/... resources).
-- ``evaluate(resources)``: both, over a whole stack; what ``infra.plan`` calls.
+- ``evaluate(resources)``: both, over a whole stack; what the offline plan calls
+  (``infra.offline.report.evaluate_policies``).
 
 Importing this module never starts a policy server.
 """

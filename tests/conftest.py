@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
-from infra.mocks import ProgramRun, run_program
+from infra.offline import ProgramRun, run_program
 
 RunProgram = Callable[..., ProgramRun]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infra.mocks import CapturedResource, ProgramRun, run_program
+from infra.offline import CapturedResource, ProgramRun, run_program
 
 
 def plan(program: Callable[[], object], *, region: str = "us-west-2") -> ProgramRun:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from infra.config import KEYS, ConfigError, Settings, load_settings, parse_settings
-from infra.mocks import run_program
-from infra.plan import load_stack_config
+from infra.offline import run_program
+from infra.offline.stack_file import load_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.mocks import CapturedResource, ProgramRun
-from infra.plan import run_plan
+from infra.offline import CapturedResource, ProgramRun
+from infra.offline.report import run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi_aws as aws
 import pytest
 import yaml
 
-from infra.plan import PlanResult, exit_status, main, run_plan
+from infra.offline.report import PlanResult, exit_status, run_plan
+from infra.plan import main
+from tests.offline_support import ROOT, plan_subprocess
 
-ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"
-
-
-def _plan_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "infra.plan", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -50,7 +39,7 @@ def test_public_endpoint_advisory_follows_the_stack_choice(planned: PlanResult) 
 
 
 def test_cli_json_for_prod_reports_no_mandatory_violation() -> None:
-    done = _plan_cli("--stack", "prod", "--json")
+    done = plan_subprocess("--stack", "prod", "--json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert [v for v in document["violations"] if v["level"] == "mandatory"] == []
@@ -66,7 +55,7 @@ def test_api_endpoint_open_to_the_world_fails_the_plan(
     stack_file = tmp_path / "Pulumi.dev.yaml"
     stack_file.write_text(yaml.safe_dump(stack))
 
-    done = _plan_cli("--config-file", str(stack_file))
+    done = plan_subprocess("--config-file", str(stack_file))
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr
     [line] = [ln for ln in done.stdout.splitlines() if "[mandatory]" in ln]
     assert "eks-public-endpoint" in line and CLUSTER_TYPE in line

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.mocks import ProgramRun
+from infra.offline import ProgramRun
 from policy.rules import Finding, evaluate
 
 ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/ABCDEF0123456789"

@@ -18,7 +18,7 @@ from components.foundation.cluster import (
     access_entry_key,
     validate_cluster_args,
 )
-from infra.mocks import ProgramRun, run_program
+from infra.offline import ProgramRun, run_program
 from tests.components.support import alias_types
 
 ADDONS: Mapping[str, str] = {

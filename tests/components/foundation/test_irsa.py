@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
-from infra.mocks import ProgramRun, run_program
+from infra.offline import ProgramRun, run_program
 from tests.components.support import alias_types
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components.foundation.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_cidrs
-from infra.mocks import ProgramRun, hex_digest, run_program
+from infra.offline import ProgramRun, hex_digest, run_program
 from tests.components.support import alias_types
 
 DEV = NetworkArgs(

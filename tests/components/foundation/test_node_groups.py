@@ -10,7 +10,7 @@ import pytest
 from components._k8s import NodeTaint
 from components.foundation.node_groups import NodeGroup, NodeGroupArgs
 from components.foundation.node_presets import preset_args
-from infra.mocks import ProgramRun, hex_digest, run_program
+from infra.offline import ProgramRun, hex_digest, run_program
 from tests.components.support import alias_types
 
 SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]

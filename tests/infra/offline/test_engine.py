@@ -1,16 +1,15 @@
-"""The mock engine: what it records, what it computes, how runs start clean and fail."""
+"""The recording engine: what it records, how runs start clean and fail."""
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 
 import pulumi
 import pulumi_aws as aws
 import pytest
 
-from infra.mocks import PlatformMocks, run_program
+from infra.offline import run_program
+from tests.offline_support import options_program
 
 
 class _Box(pulumi.ComponentResource):
@@ -52,6 +51,8 @@ def test_records_custom_and_component_resources_with_parents_from_the_request() 
     assert by_name["outer-vpc"].parent == by_name["outer"].urn
     assert by_name["inner"].parent == by_name["outer"].urn
     assert by_name["inner-vpc"].parent == by_name["inner"].urn
+    assert [r.name for r in run.children_of(by_name["outer"].urn)] == ["outer-vpc", "inner"]
+    assert [r.name for r in run.by_type("aws:ec2/vpc:Vpc")] == ["outer-vpc", "inner-vpc"]
     # Real-engine URN shape: the root stack type is not part of the type chain.
     assert by_name["outer"].urn == "urn:pulumi:dev::mlplatform::mlplatform:test:Box::outer"
     assert by_name["inner-vpc"].urn.endswith(
@@ -68,13 +69,22 @@ def test_outputs_keep_secretness_and_config_reaches_the_program() -> None:
     assert re.fullmatch(r"vpc-[0-9a-f]{17}", run.outputs["vpc_id"])
 
 
+def test_secret_inputs_are_named_and_unwrapped() -> None:
+    def program() -> None:
+        aws.ssm.Parameter("p", type="SecureString", value=pulumi.Output.secret("hush"))
+
+    (parameter,) = run_program(program, project="p", stack="s", config={}).resources
+    assert parameter.inputs["value"] == "hush"
+    assert parameter.secret_inputs == frozenset({"value"})
+
+
 def test_runs_start_clean_and_are_reproducible() -> None:
     first = _run(setting="a")
     second = _run(setting="b")
     assert second.outputs["setting"] == "b"
     assert len(second.resources) == len(first.resources) == 5
-    assert [(r.urn, r.inputs) for r in first.resources] == [
-        (r.urn, r.inputs) for r in second.resources
+    assert [(r.urn, r.inputs, r.id) for r in first.resources] == [
+        (r.urn, r.inputs, r.id) for r in second.resources
     ]
     assert [r.name for r in first.resources] == [
         "outer",
@@ -103,14 +113,6 @@ def test_program_errors_propagate_as_the_original_exception() -> None:
     assert len(_run().resources) == 5
 
 
-def test_unknown_data_source_names_the_token() -> None:
-    def program() -> None:
-        aws.ec2.get_vpc(default=True)
-
-    with pytest.raises(Exception, match=r"aws:ec2/getVpc:getVpc"):
-        run_program(program, project="mlplatform", stack="dev", config={})
-
-
 def test_resources_created_inside_apply_are_reported() -> None:
     def program() -> None:
         vpc = aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")
@@ -119,86 +121,6 @@ def test_resources_created_inside_apply_are_reported() -> None:
     run = run_program(program, project="mlplatform", stack="dev", config={})
     assert [u.rsplit("::", 1)[1] for u in run.created_in_callbacks] == ["bad"]
     assert _run().created_in_callbacks == []
-
-
-def test_eks_cluster_outputs_are_realistic() -> None:
-    def program() -> None:
-        c = aws.eks.Cluster(
-            "c",
-            name="ml",
-            role_arn="arn:aws:iam::123456789012:role/r",
-            vpc_config={"subnet_ids": []},
-        )
-        pulumi.export("endpoint", c.endpoint)
-        pulumi.export("ca", c.certificate_authority.apply(lambda ca: ca.data))
-        pulumi.export("issuer", c.identities.apply(lambda i: i[0].oidcs[0].issuer))  # type: ignore[index]
-        pulumi.export("arn", c.arn)
-
-    run = run_program(program, project="p", stack="s", config={"aws:region": "eu-west-1"})
-    out = run.outputs
-    assert re.fullmatch(
-        r"https://[0-9A-F]{32}\.gr7\.eu-west-1\.eks\.amazonaws\.com", out["endpoint"]
-    )
-    assert re.fullmatch(
-        r"https://oidc\.eks\.eu-west-1\.amazonaws\.com/id/[0-9A-F]{32}", out["issuer"]
-    )
-    assert base64.b64decode(out["ca"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    assert out["arn"] == "arn:aws:eks:eu-west-1:123456789012:cluster/ml"
-
-
-def test_policy_document_call_renders_iam_json() -> None:
-    mocks = PlatformMocks(region="us-west-2")
-    from pulumi.runtime.mocks import MockCallArgs
-
-    result, failures = mocks.call(
-        MockCallArgs(
-            token="aws:iam/getPolicyDocument:getPolicyDocument",
-            args={
-                "statements": [
-                    {
-                        "effect": "Allow",
-                        "actions": ["s3:GetObject"],
-                        "resources": ["arn:aws:s3:::b/*"],
-                        "principals": [{"type": "Service", "identifiers": ["eks.amazonaws.com"]}],
-                        "conditions": [
-                            {
-                                "test": "StringEquals",
-                                "variable": "aws:SourceAccount",
-                                "values": ["1"],
-                            }
-                        ],
-                    }
-                ]
-            },
-            provider="",
-        )
-    )
-    assert failures == []
-    assert json.loads(result["json"]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": "arn:aws:s3:::b/*",
-                "Principal": {"Service": "eks.amazonaws.com"},
-                "Condition": {"StringEquals": {"aws:SourceAccount": "1"}},
-            }
-        ],
-    }
-
-
-def test_availability_zones_follow_the_region() -> None:
-    mocks = PlatformMocks(region="us-west-2")
-    from pulumi.runtime.mocks import MockCallArgs
-
-    result, _ = mocks.call(
-        MockCallArgs(
-            token="aws:index/getAvailabilityZones:getAvailabilityZones", args={}, provider=""
-        )
-    )
-    assert result["names"] == ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
-    assert result["zoneIds"][0] == "usw2-az1"
 
 
 def test_preview_mode_runs() -> None:
@@ -214,3 +136,35 @@ def test_captured_resources_carry_their_mocked_id_and_state() -> None:
     assert vpc.outputs["defaultSecurityGroupId"].startswith("sg-")
     assert vpc.outputs["cidrBlock"] == "10.1.0.0/16"
     assert by_name["outer"].id is None and by_name["outer"].outputs == {}
+
+
+def test_resource_options_are_recorded_from_the_request() -> None:
+    run = run_program(options_program, project="mlplatform", stack="dev", config={})
+    by_name = {r.name: r for r in run.resources}
+    kept, first, east = by_name["kept"], by_name["first"], by_name["east"]
+    assert kept.protect is True and first.protect is False
+    assert kept.ignore_changes == ("tags",)
+    assert first.ignore_changes == ()
+    # The provider reference as the engine receives it: <provider urn>::<provider id>.
+    assert east.id is not None
+    assert kept.provider == f"{east.urn}::{east.id}"
+    assert first.provider is None
+    assert first.urn in kept.dependencies
+    # A dependency through an input (the bucket name) counts too.
+    assert first.urn in by_name["policy"].dependencies
+    assert by_name["group"].protect is True  # protect is inherited by children
+    assert by_name["group-log"].protect is True
+
+
+def test_aliases_are_recorded_as_sent() -> None:
+    def program() -> None:
+        box = _Box("renamed", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="old:Box")]))
+        aws.s3.Bucket(
+            "moved", opts=pulumi.ResourceOptions(parent=box, aliases=[pulumi.Alias(name="before")])
+        )
+
+    run = run_program(program, project="mlplatform", stack="dev", config={})
+    by_name = {r.name: r for r in run.resources}
+    assert any(a.get("spec", {}).get("type") == "old:Box" for a in by_name["renamed"].aliases)
+    assert any(a.get("spec", {}).get("name") == "before" for a in by_name["moved"].aliases)
+    assert by_name["renamed-vpc"].aliases == ()

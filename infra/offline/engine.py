@@ -1,11 +1,16 @@
-"""A reusable Pulumi mock engine: realistic computed outputs and a record of every resource.
+"""The recording mock engine: runs a Pulumi program offline and records every registration.
 
-Used by the tests and by the offline plan (``infra/plan.py``). ``run_program`` installs a
-fresh engine, runs a program against it and returns every registered resource (custom and
-component, with camelCase inputs exactly as a CrossGuard policy sees them, the parent URN
-and the dependencies as sent by the SDK) plus the stack outputs with their secretness
-preserved. The answers themselves (computed outputs, data sources) live in
-``infra/mock_outputs.py`` and are re-exported here.
+``run_program`` installs a fresh engine, runs a program against it and returns every
+registered resource (custom and component, with camelCase inputs exactly as a CrossGuard
+policy sees them, the parent URN, the dependencies and the resource options as the SDK
+sent them) plus the stack outputs with their secretness preserved. The answers (ids,
+computed outputs, data sources) come from ``infra.offline.fakes``.
+
+This is the one module that touches Pulumi's runtime internals: the stock mock monitor,
+the runtime settings, the stack runner, the synchronous awaiter, the wire format's
+signature constants and protobuf's JSON conversion. Nothing else in the repository
+imports them; ``tests/infra/offline/test_pulumi_internals.py`` imports each, so an SDK
+upgrade that moves one fails there first (``pulumi`` is pinned in ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -18,33 +23,26 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.output import Unknown
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.rpc import (
+    UNKNOWN,
+    _special_output_value_sig,
+    _special_resource_sig,
+    _special_secret_sig,
+    _special_sig_key,
+)
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.mock_outputs import (
-    ACCOUNT_ID,
-    DEFAULT_REGION,
-    PlatformMocks,
-    computed_outputs,
-    hex_digest,
-    pem_certificate,
-    plain_value,
-    render_policy_document,
-)
+from infra.offline.fakes import DEFAULT_REGION, PlatformMocks
 
 __all__ = [
-    "ACCOUNT_ID",
-    "DEFAULT_REGION",
     "CapturedResource",
-    "PlatformMocks",
     "ProgramRun",
-    "computed_outputs",
     "ensure_event_loop",
-    "hex_digest",
-    "pem_certificate",
-    "render_policy_document",
+    "plain_value",
     "run_program",
 ]
 
@@ -70,12 +68,19 @@ class CapturedResource:
     custom: bool
     secret_inputs: frozenset[str] = field(default_factory=frozenset)
     id: str | None = None
-    """The mocked physical id (custom resources), e.g. ``vpc-0a1b...``."""
+    """The mocked physical id (custom resources), e.g. ``vpc-0a1b...``; None for components."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """The mocked state: inputs plus computed properties (ids, ARNs), secrets unwrapped."""
     dependencies: frozenset[str] = field(default_factory=frozenset)
     """URNs this registration waits for (``depends_on`` expanded, plus every resource an
     input came from), as the engine records them for ordering creates and deletes."""
+    protect: bool = False
+    """``protect=True`` was set (directly or inherited from the parent)."""
+    ignore_changes: tuple[str, ...] = ()
+    """The ``ignore_changes`` property paths, as the SDK sent them (camelCase)."""
+    provider: str | None = None
+    """The explicit provider reference, ``<provider urn>::<provider id>``; None when the
+    resource uses the default provider of its package (and for components)."""
     aliases: tuple[dict[str, Any], ...] = ()
     """The aliases as sent: ``{"spec": {"type": ..., "name": ..., "parentUrn": ...}}`` or
     ``{"urn": ...}`` each, so a renamed resource can be checked to keep its old URN."""
@@ -105,13 +110,51 @@ class ProgramRun:
         return [r for r in self.resources if r.parent == urn]
 
 
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that records each registration with its parent URN."""
+def plain_value(value: Any) -> tuple[Any, bool]:
+    """Turn one engine value into plain JSON-like data; return (value, contained a secret).
+
+    Accepts both the wire form (protobuf converted to JSON) and the SDK's deserialized
+    form: secrets and output values are unwrapped, resource references become their URN,
+    unknowns (previews) become None and integral numbers become ints.
+    """
+    if isinstance(value, dict):
+        sig = value.get(_special_sig_key)
+        if sig == _special_secret_sig:
+            inner, _ = plain_value(value.get("value"))
+            return inner, True
+        if sig == _special_output_value_sig:
+            inner, _ = plain_value(value.get("value"))
+            return inner, bool(value.get("secret"))
+        if sig == _special_resource_sig:
+            return value.get("urn"), False
+        out: dict[str, Any] = {}
+        secret = False
+        for key, item in value.items():
+            out[key], item_secret = plain_value(item)
+            secret = secret or item_secret
+        return out, secret
+    if isinstance(value, list):
+        items = [plain_value(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    if isinstance(value, Unknown) or value == UNKNOWN:
+        return None, False
+    if isinstance(value, float) and value.is_integer():
+        return int(value), False
+    return value, False
+
+
+def _plain(value: Any) -> Any:
+    """``plain_value`` without the secret flag: what the fakes read."""
+    return plain_value(value)[0]
+
+
+class _RecordingMonitor(MockMonitor):
+    """A MockMonitor that records each registration with its parent URN and options."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks, *, project: str, stack: str) -> None:
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self.stack_urn: str | None = None
         self._stack = stack
         self._project = project
@@ -143,22 +186,25 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             parent = None
         response = super().RegisterResource(request)
         outputs, _ = plain_value(json_format.MessageToDict(response.object))
-        with self._lock:
-            self.captured.append(
-                CapturedResource(
-                    urn=urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=parent,
-                    inputs=inputs,
-                    custom=bool(request.custom),
-                    secret_inputs=frozenset(secrets),
-                    id=(response.id or None) if request.custom else None,
-                    outputs=outputs if request.custom else {},
-                    dependencies=frozenset(request.dependencies),
-                    aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
-                )
-            )
+        custom = bool(request.custom)
+        captured = CapturedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=parent,
+            inputs=inputs,
+            custom=custom,
+            secret_inputs=frozenset(secrets),
+            id=(response.id or None) if custom else None,
+            outputs=outputs if custom else {},
+            dependencies=frozenset(request.dependencies),
+            protect=request.HasField("protect") and bool(request.protect),
+            ignore_changes=tuple(request.ignoreChanges),
+            provider=request.provider or None,
+            aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),
+        )
+        with self.lock:
+            self.captured.append(captured)
         return response
 
 
@@ -204,7 +250,7 @@ def run_program(
     """
     ensure_event_loop()
     region = config.get("aws:region", DEFAULT_REGION)
-    mocks = PlatformMocks(region=region)
+    mocks = PlatformMocks(region=region, plain=_plain)
     monitor = _RecordingMonitor(mocks, project=project, stack=stack)
     # set_mocks only creates a root stack when none exists; a previous run's must go.
     pulumi_settings.ROOT.set(None)
@@ -240,7 +286,7 @@ def run_program(
         outputs[name] = resolved
         if is_secret:
             secret_outputs.add(name)
-    with monitor._lock:
+    with monitor.lock:
         arrived = list(monitor.captured)
     resources = sorted(arrived, key=lambda r: order.get(r.urn, len(order)))
     return ProgramRun(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import runpy
-import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,39 +14,13 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from infra.mocks import run_program
-from infra.plan import (
-    MASK,
-    PlanInputError,
-    PlanResult,
-    exit_status,
-    load_stack_config,
-    main,
-    render_text,
-    run_plan,
-)
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from infra.offline import run_program
+from infra.offline.report import MASK, PlanResult, exit_status, render_text, run_plan
+from infra.offline.stack_file import load_stack_config
+from infra.plan import main
+from tests.offline_support import ROOT, of_type, options_program, parse_dot, plan_subprocess
 
 NVIDIA_AMIS = {"AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"}
-
-
-def plan_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    return subprocess.run(
-        [sys.executable, "-m", "infra.plan", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def of_type(document: dict[str, Any], type_token: str) -> list[dict[str, Any]]:
-    return [r for r in document["resources"] if r["type"] == type_token]
 
 
 def assert_platform_facts(document: dict[str, Any], *, zones: int, nats: int) -> None:
@@ -84,11 +57,6 @@ def assert_platform_facts(document: dict[str, Any], *, zones: int, nats: int) ->
     assert not [v for v in document["violations"] if v["level"] == "mandatory"]
 
 
-@pytest.fixture(scope="module")
-def dev_plan() -> PlanResult:
-    return run_plan("dev", root=ROOT)
-
-
 def test_prod_plans_clean_from_the_command_line() -> None:
     result = plan_subprocess("--stack", "prod", "--json")
     assert result.returncode == 0, result.stderr
@@ -99,6 +67,8 @@ def test_prod_plans_clean_from_the_command_line() -> None:
     assert cluster["inputs"]["vpcConfig"]["endpointPublicAccess"] is False
     assert document["outputs"]["kubeconfig"] == MASK
     assert "Traceback" not in result.stderr
+    assert isinstance(document["elapsed_s"], float) and document["elapsed_s"] > 0
+    assert all(r["protect"] for r in of_type(document, "aws:eks/cluster:Cluster"))
 
 
 def test_dev_plans_clean(dev_plan: PlanResult) -> None:
@@ -113,13 +83,43 @@ def test_dev_plans_clean(dev_plan: PlanResult) -> None:
     assert gpu["inputs"]["scalingConfig"]["minSize"] == 0
 
 
+RESOURCE_KEYS = {
+    "urn",
+    "type",
+    "name",
+    "parent",
+    "id",
+    "inputs",
+    "dependencies",
+    "protect",
+    "ignoreChanges",
+    "provider",
+}
+
+
 def test_json_document_shape(dev_plan: PlanResult) -> None:
     document = dev_plan.to_json()
-    assert set(document) == {"project", "stack", "resources", "outputs", "violations"}
+    assert list(document) == ["project", "stack", "elapsed_s", "resources", "outputs", "violations"]
     for resource in document["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+        assert set(resource) == RESOURCE_KEYS
     urns = {r["urn"] for r in document["resources"]}
     assert all(r["parent"] is None or r["parent"] in urns for r in document["resources"])
+    captured = {r.urn: r for r in dev_plan.run.resources}
+    for resource in document["resources"]:
+        assert resource["dependencies"] == sorted(resource["dependencies"])
+        assert set(resource["dependencies"]) <= urns, resource["urn"]
+        # The engine's id for custom resources; none for components.
+        if captured[resource["urn"]].custom:
+            assert isinstance(resource["id"], str) and resource["id"], resource["urn"]
+        else:
+            assert resource["id"] is None, resource["urn"]
+    # dev sets protect: false; the cluster's node groups wait for the cluster.
+    assert not any(r["protect"] for r in document["resources"])
+    (cluster,) = of_type(document, "aws:eks/cluster:Cluster")
+    for group in of_type(document, "aws:eks/nodeGroup:NodeGroup"):
+        assert cluster["urn"] in group["dependencies"]
+    (k8s_provider,) = of_type(document, "pulumi:providers:kubernetes")
+    assert k8s_provider["id"]
     outputs = document["outputs"]
     for key in ("clusterName", "clusterEndpoint", "oidcProviderArn", "vpcId", "kubeconfig"):
         assert outputs[key], key
@@ -135,7 +135,11 @@ def test_json_document_shape(dev_plan: PlanResult) -> None:
 def test_text_output_is_a_tree_with_counts_and_findings(dev_plan: PlanResult) -> None:
     text = render_text(dev_plan)
     lines = text.splitlines()
-    cluster_line = next(i for i, line in enumerate(lines) if "mlplatform:index:Cluster" in line)
+    # The component holding the EKS cluster, whatever its type token.
+    (eks,) = dev_plan.run.by_type("aws:eks/cluster:Cluster")
+    component = next(r for r in dev_plan.run.resources if r.urn == eks.parent)
+    marker = f"{component.type}  {component.name}"
+    cluster_line = next(i for i, line in enumerate(lines) if marker in line)
     child = lines[cluster_line + 1]
     indent = len(lines[cluster_line]) - len(lines[cluster_line].lstrip())
     assert len(child) - len(child.lstrip()) > indent
@@ -172,43 +176,43 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("config: [1, 2\n", "not valid YAML (line"),
-        ("- a\n- b\n", "must be a YAML mapping"),
-        ("config: 3\n", "'config' must be a mapping"),
-        ("config:\n  a:b:c: 1\n", "must look like 'ns:name'"),
-    ],
-)
-def test_malformed_stack_files_are_usage_errors(tmp_path: Path, text: str, expected: str) -> None:
-    stack_file = tmp_path / "stack.yaml"
-    stack_file.write_text(text)
-    with pytest.raises(PlanInputError, match=expected.replace("(", r"\(")):
-        load_stack_config(None, stack_file, root=ROOT)
+def test_json_and_graph_together_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--stack", "dev", "--json", "--graph"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "not allowed with argument" in captured.err and captured.out == ""
 
 
-def test_stack_name_from_the_config_file_name(tmp_path: Path) -> None:
-    named = tmp_path / "Pulumi.qa.yaml"
-    named.write_text("config:\n  mlplatform:azCount: 4\n")
-    assert load_stack_config(None, named, root=ROOT).stack == "qa"
-    other = tmp_path / "settings.yaml"
-    other.write_text("config: {}\n")
-    assert load_stack_config(None, other, root=ROOT).stack == "dev"
-    assert load_stack_config("prod", other, root=ROOT).stack == "prod"
+def test_json_shows_the_engine_view_of_each_resource() -> None:
+    document = run_plan("dev", program=options_program, root=ROOT).to_json()
+    by_name = {r["name"]: r for r in document["resources"]}
+    kept, first, east = by_name["kept"], by_name["first"], by_name["east"]
+    assert kept["protect"] is True and first["protect"] is False
+    assert kept["ignoreChanges"] == ["tags"] and first["ignoreChanges"] == []
+    assert kept["provider"] == f"{east['urn']}::{east['id']}"
+    assert first["provider"] is None
+    assert first["urn"] in kept["dependencies"]
+    assert by_name["policy"]["dependencies"] == [first["urn"]]
+    assert first["id"].startswith("first-")  # the bucket's auto-name, as S3 ids are
+    assert by_name["group"]["id"] is None and by_name["group"]["protect"] is True
 
 
-def test_defaults_fill_structured_objects_by_path(tmp_path: Path) -> None:
-    stack_file = tmp_path / "Pulumi.qa.yaml"
-    stack_file.write_text(
-        "config:\n  mlplatform:addonVersions:\n    coredns: v1.14.9-eksbuild.1\n"
-    )
-    values = load_stack_config(None, stack_file, root=ROOT).values
-    versions = json.loads(values["mlplatform:addonVersions"])
-    assert versions["coredns"] == "v1.14.9-eksbuild.1"
-    assert versions["kube-proxy"].startswith("v1.35.")  # from Pulumi.yaml
-    assert values["mlplatform:azCount"] == "3"
-    assert json.loads(values["mlplatform:publicAccessCidrs"]) == []
+def test_elapsed_time_covers_the_run_and_is_reported_in_seconds() -> None:
+    started = time.perf_counter()
+    result = run_plan("dev", program=options_program, root=ROOT)
+    wall = time.perf_counter() - started
+    assert 0 < result.elapsed_s <= wall
+    assert result.to_json()["elapsed_s"] == round(result.elapsed_s, 3)
+
+
+def test_graph_from_the_command_line(
+    dev_plan: PlanResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stack", "dev", "--graph"]) == 0
+    graph = parse_dot(capsys.readouterr().out)
+    assert graph.name == "mlplatform-dev"
+    assert set(graph.nodes) == {r.urn for r in dev_plan.run.resources}
 
 
 def _secret_program() -> None:
