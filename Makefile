@@ -33,8 +33,10 @@ unit: $(STAMP)
 # Everything CI checks: lint, types, and the whole test suite.
 test: lint typecheck unit
 
+# PREVIOUS=FILE: the stack file as deployed (e.g. the base branch's), so that a
+# Kubernetes upgrade of more than one minor version is refused.
 plan: $(STAMP)
-	$(BIN)/python -m infra.plan --stack $(STACK)
+	$(BIN)/python -m infra.plan --stack $(STACK) $(if $(PREVIOUS),--previous-config $(PREVIOUS))
 
 # Not echoed, so that the output can be redirected to a file as it is (JSON, DOT).
 plan-json: $(STAMP)

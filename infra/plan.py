@@ -1,6 +1,7 @@
 """The offline plan command: the real program on Pulumi's mock engine, with the policy rules.
 
-``python -m infra.plan --stack dev|prod [--config-file FILE] [--json | --graph]`` reads
+``python -m infra.plan --stack dev|prod [--config-file FILE] [--previous-config FILE]
+[--json | --graph]`` reads
 ``Pulumi.yaml`` (defaults from its config schema) and the stack file, runs the program on
 the mock engine, evaluates every policy rule over every captured resource and prints the
 resources, outputs and violations: a readable tree by default, one JSON document with
@@ -38,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m infra.plan", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stack", help="stack name (a Pulumi.<stack>.yaml file), e.g. dev")
     parser.add_argument("--config-file", type=Path, help="stack file to plan instead")
+    parser.add_argument(
+        "--previous-config",
+        type=Path,
+        help="the stack file as deployed now (e.g. the base branch's), to check the "
+        "Kubernetes upgrade step against; default: Pulumi.<stack>.yaml when --config-file "
+        "names another file",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
@@ -53,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        result = run_plan(args.stack, args.config_file)
+        result = run_plan(args.stack, args.config_file, previous_config=args.previous_config)
     except (PlanInputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

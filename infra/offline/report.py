@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra.config_keys import full_key
 from infra.offline.engine import CapturedResource, ProgramRun, run_program
-from infra.offline.stack_file import load_stack_config
+from infra.offline.stack_file import find_root, load_stack_config
 
 if TYPE_CHECKING:
     from policy.rules import Level
@@ -101,23 +102,51 @@ def evaluate_policies(run: ProgramRun) -> list[Violation]:
     ]
 
 
+def running_version(
+    stack: str, config_file: Path | None, previous_config: Path | None, root: Path | None
+) -> str | None:
+    """The Kubernetes version the stack runs now, as far as a plan can know it.
+
+    ``previous_config`` (the stack file as deployed, e.g. the base branch's) when given;
+    else, when ``config_file`` is another file, the stack's own ``Pulumi.<stack>.yaml``;
+    else unknown (``None``).
+    """
+    if previous_config is None and config_file is not None:
+        own = (root or find_root()) / f"Pulumi.{stack}.yaml"
+        if own.is_file() and own.resolve() != config_file.resolve():
+            previous_config = own
+    if previous_config is None:
+        return None
+    values = load_stack_config(stack, previous_config, root).values
+    return values.get(full_key("kubernetesVersion"))
+
+
 def run_plan(
     stack: str | None = None,
     config_file: Path | None = None,
     program: Callable[[], object] | None = None,
     root: Path | None = None,
+    previous_config: Path | None = None,
 ) -> PlanResult:
     """Plan one stack offline and return what was captured and which policies it breaks.
 
-    ``program`` defaults to the real one (``infra.program.program``); tests pass a
-    deliberately unsafe one. Raises ``PlanInputError`` for usage problems and
-    ``infra.config.ConfigError`` (or the program's own ``ValueError``) for bad values.
+    ``program`` defaults to the real one (``infra.program.program``), told the version
+    the stack runs now (see :func:`running_version`) so that an upgrade of more than one
+    minor version is refused; tests pass a deliberately unsafe one. Raises
+    ``PlanInputError`` for usage problems and ``infra.config.ConfigError`` (or the
+    program's own ``ValueError``) for bad values.
     """
     config = load_stack_config(stack, config_file, root)
     if program is None:
         from infra.program import program as real_program
 
-        program = real_program
+        previous = running_version(config.stack, config_file, previous_config, root)
+
+        def planned() -> None:
+            real_program(previous_kubernetes_version=previous)
+
+        program = planned
+
     started = time.perf_counter()
     run = run_program(
         program,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from infra.config import ConfigError
 from infra.offline import run_program
 from infra.offline.report import MASK, PlanResult, exit_status, render_text, run_plan
 from infra.offline.stack_file import load_stack_config
@@ -69,6 +72,38 @@ def test_prod_plans_clean_from_the_command_line() -> None:
     assert "Traceback" not in result.stderr
     assert isinstance(document["elapsed_s"], float) and document["elapsed_s"] > 0
     assert all(r["protect"] for r in of_type(document, "aws:eks/cluster:Cluster"))
+    assert_foundation_fixes(document, prod=True)
+
+
+def assert_foundation_fixes(document: dict[str, Any], *, prod: bool) -> None:
+    """What a real `pulumi up` needs, read from the plan's JSON document."""
+    (cluster,) = of_type(document, "aws:eks/cluster:Cluster")
+    assert cluster["inputs"]["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster["inputs"]["deletionProtection"] is prod
+    keys = {k["id"] for k in of_type(document, "aws:kms/key:Key")}
+    for group in of_type(document, "aws:cloudwatch/logGroup:LogGroup"):
+        assert group["inputs"]["kmsKeyId"].rsplit("/", 1)[-1] in keys, group["name"]
+    groups = {
+        g["inputs"]["labels"]["mlplatform.io/pool"]: g
+        for g in of_type(document, "aws:eks/nodeGroup:NodeGroup")
+    }
+    addons = {a["inputs"]["addonName"]: a for a in of_type(document, "aws:eks/addon:Addon")}
+    coredns = set(addons["coredns"]["dependencies"])
+    assert groups["system"]["urn"] in coredns
+    assert not {groups["gpu"]["urn"], groups["spot"]["urn"]} & coredns
+    assert addons["vpc-cni"]["inputs"]["serviceAccountRoleArn"]
+    cni = [
+        a
+        for a in of_type(document, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["inputs"]["policyArn"].endswith("/AmazonEKS_CNI_Policy")
+    ]
+    assert len(cni) == 1 and cni[0]["name"].endswith("-vpc-cni-cni")  # not on a node role
+    endpoints = [
+        e["inputs"]["serviceName"]
+        for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e["inputs"]["vpcEndpointType"] == "Interface"
+    ]
+    assert len(endpoints) == (5 if prod else 0)
 
 
 def test_dev_plans_clean(dev_plan: PlanResult) -> None:
@@ -160,6 +195,70 @@ def test_a_bad_stack_file_exits_2_with_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "mlplatform:azCount: 9 is outside 2..6" in lines[0]
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stdout[-500:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_graviton_type_in_the_spot_pool_exits_2_naming_the_key(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        (ROOT / "Pulumi.dev.yaml").read_text().replace("m5.xlarge]", "m7g.xlarge]")
+    )
+    line = _one_line_error(plan_subprocess("--config-file", str(stack_file)))
+    assert "mlplatform:nodeGroups.spot.instanceTypes: 'm7g.xlarge' is an Arm (Graviton)" in line
+
+
+def _prod_at(version: str, directory: Path, name: str = "Pulumi.prod.yaml") -> Path:
+    """A copy of the prod stack file moved to Kubernetes ``version`` (kube-proxy with it)."""
+    text = (
+        (ROOT / "Pulumi.prod.yaml")
+        .read_text()
+        .replace(
+            "config:\n",
+            f'config:\n  mlplatform:kubernetesVersion: "{version}"\n'
+            f"  mlplatform:addonVersions: {{kube-proxy: v{version}.0-eksbuild.1}}\n",
+            1,
+        )
+    )
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def test_a_jump_of_two_minor_versions_exits_2_naming_the_key(tmp_path: Path) -> None:
+    # The deployed file named explicitly (a pull request's base branch): 1.34 -> 1.36.
+    base = _prod_at("1.34", tmp_path, "base.yaml")
+    change = _prod_at("1.36", tmp_path)
+    line = _one_line_error(
+        plan_subprocess(
+            "--stack", "prod", "--config-file", str(change), "--previous-config", str(base)
+        )
+    )
+    assert line == (
+        "error: invalid stack configuration: mlplatform:kubernetesVersion: '1.36' is 2 minor "
+        "versions above the running 1.34; EKS upgrades one minor version at a time: set 1.35, "
+        "run `pulumi up`, then go on"
+    )
+    one_step = _prod_at("1.35", tmp_path, "Pulumi.next.yaml")
+    args = ("--stack", "prod", "--config-file", str(one_step), "--previous-config", str(base))
+    assert plan_subprocess(*args).returncode == 0
+
+
+def test_planning_another_file_compares_it_with_the_committed_stack_file(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", checkout / "Pulumi.yaml")
+    _prod_at("1.34", checkout)  # the committed prod file runs 1.34
+    change = _prod_at("1.36", tmp_path)
+    with pytest.raises(ConfigError, match=r"2 minor versions above the running 1\.34"):
+        run_plan("prod", change, root=checkout)
+    assert run_plan("prod", _prod_at("1.35", tmp_path, "Pulumi.x.yaml"), root=checkout).run
 
 
 def test_unknown_stack_names_the_allowed_ones(capsys: pytest.CaptureFixture[str]) -> None:
