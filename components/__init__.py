@@ -20,6 +20,14 @@ from components.foundation.irsa import (
 from components.foundation.network import Network, NetworkArgs, validate_network_args
 from components.foundation.node_groups import NodeGroup, NodeGroupArgs, validate_node_group_args
 from components.foundation.node_presets import PRESETS, preset_args
+from components.services.autoscaling import (
+    Karpenter,
+    KarpenterArgs,
+    KarpenterPool,
+    karpenter_pool,
+    validate_karpenter_args,
+)
+from components.services.gpu import GpuSupport, GpuSupportArgs
 
 __all__ = [
     "PRESETS",
@@ -27,6 +35,11 @@ __all__ = [
     "ClusterAddons",
     "ClusterAddonsArgs",
     "ClusterArgs",
+    "GpuSupport",
+    "GpuSupportArgs",
+    "Karpenter",
+    "KarpenterArgs",
+    "KarpenterPool",
     "Network",
     "NetworkArgs",
     "NodeGroup",
@@ -35,9 +48,11 @@ __all__ = [
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
     "ValidationError",
+    "karpenter_pool",
     "preset_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
+    "validate_karpenter_args",
     "validate_network_args",
     "validate_node_group_args",
     "validate_service_account_role_args",

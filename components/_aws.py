@@ -66,6 +66,24 @@ EKS_RELEASES: Mapping[str, EksRelease] = {
 EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
 
 
+MIN_SPOT_INSTANCE_TYPES = 3
+
+
+def spot_diversity_problems(instance_types: Sequence[str], field: str) -> list[Problem]:
+    """The problem with a spot pool of fewer than three instance types: one reclaimed
+    type must not empty the pool."""
+    count = len(set(instance_types))
+    if count >= MIN_SPOT_INSTANCE_TYPES:
+        return []
+    return [
+        Problem(
+            field,
+            f"SPOT needs at least {MIN_SPOT_INSTANCE_TYPES} instance types (got {count}) so "
+            "that one reclaimed type does not empty the pool",
+        )
+    ]
+
+
 def addon_pin_problems(versions: Mapping[str, str], addons: Sequence[str]) -> list[Problem]:
     """Problems with pinned EKS add-on ``versions``: each of ``addons`` present, nothing
     else, every version pinned exactly (``v1.19.5-eksbuild.1``)."""

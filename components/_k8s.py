@@ -9,6 +9,8 @@ Karpenter node pools and the workloads that choose a pool:
 
 - ``mlplatform.io/pool=<pool>`` names the pool a node belongs to;
 - ``mlplatform.io/capacity=on-demand|spot`` says how it is bought;
+- ``mlplatform.io/os=al2023|bottlerocket`` names the node OS (no built-in label does;
+  Bottlerocket's NVIDIA variants run the device plugin on the host);
 - GPU nodes are tainted ``nvidia.com/gpu=true:NoSchedule`` and labelled
   ``nvidia.com/gpu.present=true``;
 - a system pool may be tainted ``CriticalAddonsOnly=true:NoSchedule`` so that only the
@@ -28,11 +30,13 @@ import pulumi_kubernetes as k8s
 POOL_LABEL = "mlplatform.io/pool"
 CAPACITY_LABEL = "mlplatform.io/capacity"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+OS_LABEL = "mlplatform.io/os"
 GPU_RESOURCE = "nvidia.com/gpu"
 CRITICAL_ADDONS_KEY = "CriticalAddonsOnly"
 POD_SECURITY_REASON_ANNOTATION = "mlplatform.io/pod-security-reason"
 
 Capacity = Literal["on-demand", "spot"]
+NodeOs = Literal["al2023", "bottlerocket"]
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 TaintEffect = Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
 
@@ -64,9 +68,14 @@ GPU_TAINT = NodeTaint(GPU_RESOURCE, "true")
 CRITICAL_ADDONS_TAINT = NodeTaint(CRITICAL_ADDONS_KEY, "true")
 
 
-def node_labels(pool: str, capacity: Capacity, *, gpu: bool = False) -> dict[str, str]:
-    """Return the labels every node of ``pool`` carries."""
-    labels = {POOL_LABEL: pool, CAPACITY_LABEL: capacity}
+def node_labels(
+    pool: str, capacity: Capacity | None, *, gpu: bool = False, os: NodeOs = "al2023"
+) -> dict[str, str]:
+    """Return the labels every node of ``pool`` carries (no capacity label for a pool
+    that mixes spot and on-demand: Karpenter's ``karpenter.sh/capacity-type`` says)."""
+    labels = {POOL_LABEL: pool, OS_LABEL: os}
+    if capacity:
+        labels[CAPACITY_LABEL] = capacity
     if gpu:
         labels[GPU_PRESENT_LABEL] = "true"
     return labels
@@ -146,12 +155,16 @@ def helm_release(
     timeout_s: int = 600,
     depends_on: Sequence[pulumi.Resource] = (),
     release_name: str | None = None,
+    skip_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """Install ``pin`` as a Helm release that either fully succeeds or rolls back.
 
     ``atomic`` with ``cleanup_on_fail``, a bounded ``timeout_s`` (default 600), ten
     revisions of history, and never ``create_namespace`` (namespaces come from
-    :func:`namespace`, with their Pod Security labels). Raises ``ValueError`` when
+    :func:`namespace`, with their Pod Security labels). An ``oci://`` repository is
+    addressed through the chart reference itself. ``skip_crds`` leaves the chart's CRDs to
+    a separate CRD chart (Helm installs CRDs only once and never upgrades them). Raises
+    ``ValueError`` when
     ``values`` sets a credential-named key: charts get Secret references instead.
     """
     leaked = secret_value_paths(values)
@@ -160,12 +173,14 @@ def helm_release(
             f"helm release {name}: values {leaked} look like credentials; put them in a "
             "Kubernetes Secret and pass the chart its name (e.g. existingSecret)"
         )
+    oci = pin.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
         name=release_name or name,
-        chart=pin.chart,
+        chart=f"{pin.repository}/{pin.chart}" if oci else pin.chart,
         version=pin.version,
-        repository_opts={"repo": pin.repository},
+        repository_opts=None if oci else {"repo": pin.repository},
+        skip_crds=skip_crds,
         namespace=namespace,
         create_namespace=False,
         atomic=True,

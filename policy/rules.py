@@ -23,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from policy import rules_eks, rules_iam, rules_k8s, rules_network, rules_nodes, rules_s3
+from policy import (
+    rules_capacity,
+    rules_eks,
+    rules_iam,
+    rules_k8s,
+    rules_network,
+    rules_nodes,
+    rules_s3,
+)
 from policy.rules_base import (
     UNKNOWN_SENTINELS,
     Aliases,
@@ -54,8 +62,13 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_network.RULES,
     *rules_iam.RULES,
     *rules_k8s.RULES,
+    *rules_capacity.RULES,
 )
-STACK_RULES: tuple[StackRule, ...] = (*rules_network.STACK_RULES, *rules_s3.STACK_RULES)
+STACK_RULES: tuple[StackRule, ...] = (
+    *rules_network.STACK_RULES,
+    *rules_s3.STACK_RULES,
+    *rules_capacity.STACK_RULES,
+)
 
 _BY_TYPE: dict[str, list[ResourceRule]] = {}
 for _rule in RESOURCE_RULES:

@@ -77,6 +77,11 @@ def _no_ssh(_: str, props: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def is_nvidia_type(instance_type: str) -> bool:
+    """True for an EC2 instance type with NVIDIA GPUs (``g5.xlarge``)."""
+    return bool(_NVIDIA_FAMILY.match(instance_type.split(".", 1)[0].lower()))
+
+
 def is_gpu_group(props: Mapping[str, Any]) -> bool | None:
     """True when a node group runs NVIDIA GPUs (by AMI type or instance family)."""
     ami = dig(props, "amiType")
@@ -84,7 +89,7 @@ def is_gpu_group(props: Mapping[str, Any]) -> bool | None:
         return True
     types = dig(props, "instanceTypes")
     known = [t for t in as_list(types) if isinstance(t, str)]
-    if any(_NVIDIA_FAMILY.match(t.split(".", 1)[0].lower()) for t in known):
+    if any(map(is_nvidia_type, known)):
         return True
     if is_unknown(ami) or is_unknown(types) or len(known) < len(as_list(types)):
         return None

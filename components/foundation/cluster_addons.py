@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from components._aws import account_context, addon_pin_problems, managed_addon
 from components._k8s import critical_addon_tolerations, pool_selector
-from components._tokens import type_token
+from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 
@@ -81,7 +81,7 @@ class ClusterAddons(pulumi.ComponentResource):
         former = [pulumi.Alias(parent=opts.parent)] if opts and opts.parent else None
         # A component's depends_on does not reach its children: the add-ons themselves
         # must wait for the nodes, or EKS waits for a healthy CoreDNS that cannot start.
-        after = opts.depends_on if opts and isinstance(opts.depends_on, list) else []
+        after = depends_on_of(opts)
         child = pulumi.ResourceOptions(parent=self, aliases=former)
         on_nodes = pulumi.ResourceOptions(parent=self, aliases=former, depends_on=after)
         context = account_context(self)

@@ -263,6 +263,8 @@ class Network(pulumi.ComponentResource):
                     **named(f"private-{key}"),
                     "kubernetes.io/role/internal-elb": "1",
                     cluster_tag: "shared",
+                    # Karpenter finds the subnets to launch nodes in by this tag.
+                    "karpenter.sh/discovery": args.cluster_name,
                 },
                 opts=child,
             )

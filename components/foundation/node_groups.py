@@ -12,7 +12,14 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components._aws import INSTANCE_TYPE, account_context, is_arm, is_nvidia, service_trust_policy
+from components._aws import (
+    INSTANCE_TYPE,
+    account_context,
+    is_arm,
+    is_nvidia,
+    service_trust_policy,
+    spot_diversity_problems,
+)
 from components._k8s import NodeTaint
 from components._tokens import type_token, with_aliases
 from components._validate import Problem, raise_for
@@ -32,7 +39,6 @@ AMI_TYPES = frozenset(
         "BOTTLEROCKET_ARM_64_NVIDIA",
     }
 )
-MIN_SPOT_INSTANCE_TYPES = 3
 # AWS managed policies a node needs and nothing more: join the cluster and pull images.
 # The VPC CNI's permissions sit on its own IRSA role (ClusterArgs), not on every node.
 NODE_POLICIES = {
@@ -153,14 +159,8 @@ def validate_node_group_args(args: NodeGroupArgs) -> list[Problem]:
         problems.append(
             Problem("capacity_type", "must be 'ON_DEMAND' or 'SPOT'", args.capacity_type)
         )
-    elif args.capacity_type == "SPOT" and len(types) < MIN_SPOT_INSTANCE_TYPES:
-        problems.append(
-            Problem(
-                "instance_types",
-                f"SPOT needs at least {MIN_SPOT_INSTANCE_TYPES} instance types (got {len(types)}) "
-                "so that one reclaimed type does not empty the pool",
-            )
-        )
+    elif args.capacity_type == "SPOT":
+        problems += spot_diversity_problems(types, "instance_types")
     if args.ami_type not in AMI_TYPES:
         problems.append(Problem("ami_type", f"must be one of {sorted(AMI_TYPES)}", args.ami_type))
     else:

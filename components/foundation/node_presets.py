@@ -1,8 +1,10 @@
 """Node-group presets: system, GPU and spot pools as values of one ``NodeGroupArgs`` shape.
 
 A preset fixes what makes the pool what it is (AMI type, the node contract's labels and
-taints) and gives defaults for the rest; every default can be overridden, including the
-capacity type. Pools are a map keyed by name, so a second GPU pool is config only.
+taints) and gives defaults for the rest, including who provides the nodes (a managed
+node group, or Karpenter for gpu and spot) and a Karpenter pool's limits; every default
+can be overridden, including the capacity type. Pools are a map keyed by name, so a
+second GPU pool is config only.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Literal
 import pulumi
 
 from components._k8s import node_labels, node_taints
-from components.foundation.node_groups import CapacityType, NodeGroupArgs
+from components.foundation.node_groups import CapacityType, NodeGroupArgs, is_bottlerocket
 
 PresetName = Literal["system", "gpu", "spot"]
+Provisioner = Literal["managed", "karpenter"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,18 @@ class Preset:
     disk_size_gib: int
     ami_type: str
     gpu: bool = False
+    provisioner: Provisioner = "managed"
+    """Who provides the nodes by default: a managed node group or Karpenter."""
+    cpu_limit: int = 64
+    """Karpenter pools: most vCPUs in total."""
+    memory_limit_gib: int = 256
+    """Karpenter pools: most memory in total, GiB."""
+    gpu_limit: int = 0
+    """Karpenter pools: most GPUs in total (0: no limit)."""
+    consolidation: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
+    """Karpenter pools: when nodes may be removed."""
+    consolidate_after: str = "1m"
+    """Karpenter pools: how long a node must qualify first."""
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -54,6 +69,12 @@ PRESETS: Mapping[str, Preset] = {
         disk_size_gib=100,
         ami_type="AL2023_x86_64_NVIDIA",
         gpu=True,
+        provisioner="karpenter",
+        gpu_limit=8,
+        # GPU nodes are slow to start and their images are large: remove only empty ones,
+        # and only after ten minutes, so a burst that ends does not pay for a cold start.
+        consolidation="WhenEmpty",
+        consolidate_after="10m",
     ),
     "spot": Preset(
         "spot nodes across several same-size types for interruption-tolerant replicas",
@@ -63,6 +84,9 @@ PRESETS: Mapping[str, Preset] = {
         capacity_type="SPOT",
         disk_size_gib=50,
         ami_type="AL2023_x86_64_STANDARD",
+        provisioner="karpenter",
+        cpu_limit=96,
+        memory_limit_gib=384,
     ),
 }
 
@@ -95,6 +119,7 @@ def preset_args(
         raise KeyError(f"unknown node-group preset {preset!r}; allowed: {', '.join(PRESETS)}")
     base = PRESETS[preset]
     capacity = capacity_type or base.capacity_type
+    ami = ami_type or base.ami_type
     return NodeGroupArgs(
         cluster_name=cluster_name,
         subnet_ids=subnet_ids,
@@ -102,8 +127,13 @@ def preset_args(
         min_size=base.min_size if min_size is None else min_size,
         max_size=base.max_size if max_size is None else max_size,
         capacity_type=capacity,
-        ami_type=ami_type or base.ami_type,
-        labels=node_labels(pool, "spot" if capacity == "SPOT" else "on-demand", gpu=base.gpu),
+        ami_type=ami,
+        labels=node_labels(
+            pool,
+            "spot" if capacity == "SPOT" else "on-demand",
+            gpu=base.gpu,
+            os="bottlerocket" if is_bottlerocket(ami) else "al2023",
+        ),
         taints=tuple(node_taints(gpu=base.gpu, critical_addons_only=critical_addons_only)),
         disk_size_gib=base.disk_size_gib if disk_size_gib is None else disk_size_gib,
         kubernetes_version=kubernetes_version,

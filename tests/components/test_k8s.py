@@ -136,9 +136,12 @@ def test_restricted_contexts_and_the_node_contract_make_a_valid_gpu_pod() -> Non
 def test_the_node_contract_labels_and_taints() -> None:
     assert _k8s.node_labels("gpu", "spot", gpu=True) == {
         "mlplatform.io/pool": "gpu",
+        "mlplatform.io/os": "al2023",
         "mlplatform.io/capacity": "spot",
         "nvidia.com/gpu.present": "true",
     }
+    mixed = _k8s.node_labels("gpu", None, os="bottlerocket")
+    assert mixed == {"mlplatform.io/pool": "gpu", "mlplatform.io/os": "bottlerocket"}
     assert _k8s.node_taints() == []
     assert _k8s.node_taints(gpu=True, critical_addons_only=True) == [
         _k8s.NodeTaint("nvidia.com/gpu", "true", "NoSchedule"),

@@ -165,6 +165,13 @@ def _program(safe: bool) -> Callable[[], None]:
             version="0.29.1" if safe else "^0.29",
             repository_opts={"repo": "https://helm.releases.hashicorp.com"},
         )
+        if safe:
+            k8s.helm.v3.Release(
+                "device-plugin",
+                chart="nvidia-device-plugin",
+                version="0.20.0",
+                repository_opts={"repo": "https://nvidia.github.io/k8s-device-plugin"},
+            )
 
     return program
 
@@ -193,6 +200,7 @@ def test_unsafe_program_built_with_the_sdks_trips_each_rule(run_mocked: Any) -> 
         ("nodes", "ec2-imdsv2-required"),
         ("nodes", "ec2-encrypted-volumes"),
         ("gpu", "eks-gpu-nodegroup-taint"),
+        ("gpu", "gpu-device-plugin"),
         ("models", "s3-public-access-block"),
         ("irsa", "iam-irsa-trust-pinned"),
         ("app", "cloudwatch-log-retention"),

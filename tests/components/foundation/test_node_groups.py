@@ -248,9 +248,12 @@ def test_presets_take_the_capacity_type_and_label_it() -> None:
     )
     assert spot_gpu.labels == {
         "mlplatform.io/pool": "gpu",
+        "mlplatform.io/os": "al2023",
         "mlplatform.io/capacity": "spot",
         "nvidia.com/gpu.present": "true",
     }
+    bottlerocket = _pool("gpu", "c", SUBNETS, ami_type="BOTTLEROCKET_x86_64_NVIDIA")
+    assert bottlerocket.labels["mlplatform.io/os"] == "bottlerocket"
     system = _pool("system", "c", SUBNETS, critical_addons_only=True)
     assert [(t.key, t.value, t.effect) for t in system.taints] == [
         ("CriticalAddonsOnly", "true", "NoSchedule")
