@@ -34,6 +34,7 @@ from components import (
     Problem,
     validate_cluster_addons_args,
     validate_cluster_args,
+    validate_karpenter_args,
     validate_network_args,
     validate_node_group_args,
 )
@@ -87,7 +88,11 @@ class _Reader:
 
     def fail(self, key: str, rule: str, value: Any = NO_VALUE) -> None:
         shown = Problem(key, rule, value).describe(show_value=key.split(".")[0] not in self.secret)
-        self.problems.append(f"{full_key(key)}: {shown}")
+        line = f"{full_key(key)}: {shown}"
+        # Two components may own the same value (a pool's node shape and its Karpenter
+        # pool both check spot diversity): report the problem once.
+        if line not in self.problems:
+            self.problems.append(line)
 
     def convert(self, key: str, kind: KeyType, value: Any) -> Any:
         converters: dict[KeyType, Callable[[Any], Any]] = {
@@ -235,12 +240,40 @@ def _pool(r: _Reader, pool: str, raw: Any) -> NodeGroupSettings | None:
     if preset not in PRESETS:
         r.fail(f"{base}.preset", f"is not a preset; use one of {', '.join(PRESETS)}", preset)
         return None
+    provisioner = fields.get("provisioner", PRESETS[preset].provisioner)
+    if provisioner not in ("managed", "karpenter"):
+        r.fail(f"{base}.provisioner", "is not allowed; use managed or karpenter", provisioner)
+        return None
+    if provisioner == "karpenter" and preset == "system":
+        r.fail(
+            f"{base}.provisioner",
+            "must be managed for the system pool (Karpenter itself runs there)",
+            provisioner,
+        )
+        return None
     capacity = fields.get("capacityType")
-    if capacity is not None and capacity not in ("ON_DEMAND", "SPOT"):
-        r.fail(f"{base}.capacityType", "is not allowed; use ON_DEMAND or SPOT", capacity)
+    allowed = ("ON_DEMAND", "SPOT", "SPOT_OR_ON_DEMAND")[: 3 if provisioner == "karpenter" else 2]
+    if capacity is not None and capacity not in allowed:
+        r.fail(f"{base}.capacityType", f"is not allowed; use {' or '.join(allowed)}", capacity)
+        return None
+    karpenter_only = [k for k in ("cpuLimit", "memoryLimitGib", "gpuLimit") if k in fields]
+    managed_only = [k for k in ("minSize", "maxSize", "criticalAddonsOnly") if k in fields]
+    wrong = karpenter_only if provisioner == "managed" else managed_only
+    for key in wrong:
+        other = "karpenter" if provisioner == "managed" else "managed"
+        r.fail(
+            f"{base}.{key}",
+            f"applies to {other} pools only (this pool's provisioner is {provisioner}; "
+            "Karpenter pools are bounded by cpuLimit, memoryLimitGib and gpuLimit)",
+        )
+    if wrong:
         return None
     return NodeGroupSettings(
         preset=preset,
+        provisioner=provisioner,
+        cpu_limit=fields.get("cpuLimit"),
+        memory_limit_gib=fields.get("memoryLimitGib"),
+        gpu_limit=fields.get("gpuLimit"),
         instance_types=fields.get("instanceTypes"),
         min_size=fields.get("minSize"),
         max_size=fields.get("maxSize"),
@@ -302,11 +335,18 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         addons = stack_args.cluster_addons_args(settings, tags)
         checks.append((validate_cluster_addons_args(addons), stack_args.CLUSTER_ADDONS_KEYS))
     for pool in settings.node_groups:
+        # The node shape's rules (instance families, AMI architecture) hold for every
+        # pool, whoever provides its nodes.
         args = stack_args.node_group_args(settings, pool, tags)
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
     for problems, keys in checks:
         for problem in problems:
             r.fail(stack_args.key_for(problem.field, keys), problem.rule, problem.value)
+    if settings.pools("karpenter"):
+        karpenter = stack_args.karpenter_args(settings, tags)
+        keys = stack_args.karpenter_keys(settings)
+        for problem in validate_karpenter_args(karpenter):
+            r.fail(stack_args.karpenter_key_for(problem.field, keys), problem.rule, problem.value)
 
 
 def parse_settings(
@@ -346,6 +386,8 @@ def parse_settings(
         log_retention_days=plain["logRetentionDays"],
         flow_log_retention_days=plain["flowLogRetentionDays"],
         protect=plain["protect"],
+        karpenter_ami_alias=plain["karpenterAmiAlias"],
+        karpenter_replicas=plain["karpenterReplicas"],
         addon_versions=MappingProxyType({a: plain[f"addonVersions.{a}"] for a in ADDONS}),
         node_groups=MappingProxyType(groups),
     )

@@ -16,10 +16,12 @@ from typing import Literal
 from components._aws import SupportType
 from components._validate import ValidationError
 from components.foundation.network import NatStrategy
-from components.foundation.node_groups import CapacityType
 
 PROJECT = "mlplatform"
 KeyType = Literal["string", "integer", "boolean", "array", "object"]
+Provisioner = Literal["managed", "karpenter"]
+PoolCapacity = Literal["ON_DEMAND", "SPOT", "SPOT_OR_ON_DEMAND"]
+"""A pool's capacity: ``SPOT_OR_ON_DEMAND`` (spot preferred) only for Karpenter pools."""
 
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 POOL_FIELDS: dict[str, KeyType] = {
@@ -31,6 +33,10 @@ POOL_FIELDS: dict[str, KeyType] = {
     "diskSizeGib": "integer",
     "amiType": "string",
     "criticalAddonsOnly": "boolean",
+    "provisioner": "string",
+    "cpuLimit": "integer",
+    "memoryLimitGib": "integer",
+    "gpuLimit": "integer",
 }
 """The fields of one ``nodeGroups.<pool>`` entry."""
 
@@ -51,6 +57,8 @@ KEYS: dict[str, KeyType] = {
     "logRetentionDays": "integer",
     "flowLogRetentionDays": "integer",
     "protect": "boolean",
+    "karpenterAmiAlias": "string",
+    "karpenterReplicas": "integer",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
     "nodeGroups": "object",
 }
@@ -78,13 +86,17 @@ class NodeGroupSettings:
     preset's default."""
 
     preset: str
+    provisioner: Provisioner = "managed"
     instance_types: tuple[str, ...] | None = None
     min_size: int | None = None
     max_size: int | None = None
-    capacity_type: CapacityType | None = None
+    capacity_type: PoolCapacity | None = None
     disk_size_gib: int | None = None
     ami_type: str | None = None
     critical_addons_only: bool = False
+    cpu_limit: int | None = None
+    memory_limit_gib: int | None = None
+    gpu_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class Settings:
     log_retention_days: int
     flow_log_retention_days: int
     protect: bool
+    karpenter_ami_alias: str
+    karpenter_replicas: int
     addon_versions: Mapping[str, str]
     node_groups: Mapping[str, NodeGroupSettings]
 
@@ -114,6 +128,10 @@ class Settings:
     def system_pool(self) -> str:
         """The first pool (by name) built from the ``system`` preset: CoreDNS runs there."""
         return sorted(name for name, pool in self.node_groups.items() if pool.preset == "system")[0]
+
+    def pools(self, provisioner: Provisioner) -> list[str]:
+        """The names (sorted) of the pools ``provisioner`` provides."""
+        return sorted(n for n, p in self.node_groups.items() if p.provisioner == provisioner)
 
 
 def full_key(key: str) -> str:

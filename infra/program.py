@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import Cluster, ClusterAddons, Network, NodeGroup
+from components import (
+    Cluster,
+    ClusterAddons,
+    GpuSupport,
+    GpuSupportArgs,
+    Karpenter,
+    Network,
+    NodeGroup,
+)
 from infra import stack_args
 from infra.config import Settings, load_settings
 from infra.stack_args import Placeholders
@@ -30,7 +38,12 @@ class Foundation:
 
 @dataclass(frozen=True)
 class Services:
-    """The in-cluster platform services (none yet)."""
+    """The in-cluster platform services."""
+
+    karpenter: Karpenter | None
+    """Provides the Karpenter pools; None when every pool is managed."""
+    gpu: GpuSupport | None
+    """The NVIDIA device plugin and DCGM exporter; None without a GPU pool."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,7 @@ def build_foundation(settings: Settings) -> Foundation:
             # component would also wait for everything parented to it.
             opts=pulumi.ResourceOptions(depends_on=list(cluster.bootstrap_addons.values())),
         )
-        for pool in sorted(settings.node_groups)
+        for pool in settings.pools("managed")
     }
     addons = ClusterAddons(
         name,
@@ -78,9 +91,35 @@ def build_foundation(settings: Settings) -> Foundation:
 
 
 def build_services(settings: Settings, foundation: Foundation) -> Services:
-    """The in-cluster platform services, through the cluster's Kubernetes provider."""
-    del settings, foundation
-    return Services()
+    """The in-cluster platform services, through the cluster's Kubernetes provider.
+
+    Karpenter (when a pool is Karpenter's) runs on the system pool, so it waits for the
+    cluster add-ons; the NVIDIA stack is installed when any pool is a GPU pool.
+    """
+    name = settings.cluster_name
+    tags = stack_args.platform_tags(settings)
+    cluster = foundation.cluster
+    in_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+    karpenter = None
+    if settings.pools("karpenter"):
+        deploy = Placeholders(
+            cluster_endpoint=cluster.endpoint,
+            cluster_security_group_id=cluster.cluster_security_group_id,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+        )
+        karpenter = Karpenter(
+            f"{name}-karpenter",
+            stack_args.karpenter_args(settings, tags, deploy),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster, pulumi.ResourceOptions(depends_on=[foundation.addons])
+            ),
+        )
+    gpu = None
+    if any(pool.preset == "gpu" for pool in settings.node_groups.values()):
+        # The DCGM ServiceMonitor waits for the observability stack's operator.
+        gpu = GpuSupport(f"{name}-gpu", GpuSupportArgs(service_monitor=False), opts=in_cluster)
+    return Services(karpenter=karpenter, gpu=gpu)
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:

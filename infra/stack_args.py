@@ -16,8 +16,10 @@ import pulumi
 from components import (
     ClusterAddonsArgs,
     ClusterArgs,
+    KarpenterArgs,
     NetworkArgs,
     NodeGroupArgs,
+    karpenter_pool,
     preset_args,
 )
 from components.foundation.cluster import BOOTSTRAP_ADDONS
@@ -78,6 +80,8 @@ class Placeholders:
     cluster_name: pulumi.Input[str] = "cluster"
     oidc_provider_arn: pulumi.Input[str] = "arn:aws:iam::000000000000:oidc-provider/example"
     oidc_issuer: pulumi.Input[str] = "https://oidc.example"
+    cluster_endpoint: pulumi.Input[str] = "https://cluster.example"
+    cluster_security_group_id: pulumi.Input[str] = "sg-00000000"
 
 
 def network_args(settings: Settings, tags: Mapping[str, str]) -> NetworkArgs:
@@ -137,6 +141,8 @@ def node_group_args(
     Raises ``KeyError`` for an unknown pool or preset.
     """
     group = settings.node_groups[pool]
+    # A Karpenter pool's "spot, else on-demand" has the node shape of a spot pool.
+    capacity = "SPOT" if group.capacity_type == "SPOT_OR_ON_DEMAND" else group.capacity_type
     return preset_args(
         group.preset,
         pool=pool,
@@ -145,12 +151,76 @@ def node_group_args(
         instance_types=group.instance_types,
         min_size=group.min_size,
         max_size=group.max_size,
-        capacity_type=group.capacity_type,
+        capacity_type=capacity,
         disk_size_gib=group.disk_size_gib,
         ami_type=group.ami_type,
         critical_addons_only=group.critical_addons_only,
         kubernetes_version=settings.kubernetes_version,
         tags=tags,
+    )
+
+
+_KARPENTER_POOL_KEYS = {
+    "instance_types": "instanceTypes",
+    "capacity_types": "capacityType",
+    "disk_size_gib": "diskSizeGib",
+    "cpu_limit": "cpuLimit",
+    "memory_limit_gib": "memoryLimitGib",
+    "gpu_limit": "gpuLimit",
+}
+
+
+def karpenter_keys(settings: Settings) -> dict[str, str]:
+    """Return {KarpenterArgs field: config key}, per pool for the pools' fields."""
+    keys = {"replicas": "karpenterReplicas", "pools": "nodeGroups", "system_pool": "nodeGroups"}
+    for pool in settings.pools("karpenter"):
+        keys[f"pools.{pool}"] = f"nodeGroups.{pool}"
+        for field, key in _KARPENTER_POOL_KEYS.items():
+            keys[f"pools.{pool}.{field}"] = f"nodeGroups.{pool}.{key}"
+        keys[f"pools.{pool}.ami_alias"] = "karpenterAmiAlias"
+    return keys
+
+
+def karpenter_key_for(field: str, keys: Mapping[str, str]) -> str:
+    """The config key of a KarpenterArgs problem field (longest known prefix)."""
+    parts = field.split(".")
+    for end in range(len(parts), 0, -1):
+        head = ".".join(parts[:end])
+        if head in keys:
+            return keys[head]
+    return "nodeGroups"
+
+
+def karpenter_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> KarpenterArgs:
+    """The stack's ``KarpenterArgs``: one pool per ``provisioner: karpenter`` entry."""
+    pools = [
+        karpenter_pool(
+            group.preset,
+            pool=name,
+            ami_alias=settings.karpenter_ami_alias,
+            instance_types=group.instance_types,
+            capacity=group.capacity_type,
+            disk_size_gib=group.disk_size_gib,
+            ami_type=group.ami_type,
+            cpu_limit=group.cpu_limit,
+            memory_limit_gib=group.memory_limit_gib,
+            gpu_limit=group.gpu_limit,
+        )
+        for name, group in sorted(settings.node_groups.items())
+        if group.provisioner == "karpenter"
+    ]
+    return KarpenterArgs(
+        cluster_name=settings.cluster_name,
+        cluster_endpoint=deploy.cluster_endpoint,
+        cluster_security_group_id=deploy.cluster_security_group_id,
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        pools=pools,
+        system_pool=settings.system_pool,
+        replicas=settings.karpenter_replicas,
+        tags=dict(tags),
     )
 
 

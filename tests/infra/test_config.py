@@ -42,14 +42,18 @@ def test_both_stack_files_parse_into_their_settings() -> None:
     dev = parse_settings(raw_for("dev"))
     prod = parse_settings(raw_for("prod"))
     assert (dev.az_count, dev.nat_strategy, dev.endpoint_public_access) == (2, "single", True)
-    assert dev.public_access_cidrs and dev.node_groups["gpu"].min_size == 0
+    assert dev.public_access_cidrs and dev.node_groups["gpu"].provisioner == "karpenter"
     assert (prod.az_count, prod.nat_strategy, prod.endpoint_public_access) == (3, "per_az", False)
     assert prod.public_access_cidrs == ()
     dev_pools, prod_pools = dev.node_groups, prod.node_groups
     assert set(dev_pools) == set(prod_pools) == {"system", "gpu", "spot"}
     assert {p.preset for p in prod_pools.values()} == {"system", "gpu", "spot"}
     assert (prod_pools["system"].min_size or 0) > (dev_pools["system"].min_size or 0)
-    assert (prod_pools["spot"].max_size or 0) > (dev_pools["spot"].max_size or 0)
+    assert (prod_pools["spot"].cpu_limit or 0) > (dev_pools["spot"].cpu_limit or 0)
+    assert dev_pools["gpu"].capacity_type == "SPOT_OR_ON_DEMAND"
+    assert prod_pools["gpu"].capacity_type == "ON_DEMAND"
+    assert {p.provisioner for p in prod_pools.values()} == {"managed", "karpenter"}
+    assert (dev.karpenter_replicas, prod.karpenter_replicas) == (1, 2)
     # Defaults from Pulumi.yaml fill what a stack leaves out (prod sets no add-on versions).
     assert prod.addon_versions["kube-proxy"].startswith("v1.35.")
     assert prod.protect and not dev.protect
@@ -60,10 +64,10 @@ def test_both_stack_files_parse_into_their_settings() -> None:
 
 
 def test_max_size_below_min_size_names_the_key() -> None:
-    raw = with_node_group(raw_for("dev"), "gpu", minSize=2, maxSize=1)
+    raw = with_node_group(raw_for("dev"), "system", minSize=2, maxSize=1)
     message = rejection(raw)
     assert (
-        "mlplatform:nodeGroups.gpu.maxSize: 1 must be at least 1 and at least the minimum"
+        "mlplatform:nodeGroups.system.maxSize: 1 must be at least 1 and at least the minimum"
         in message
     )
 
@@ -131,11 +135,9 @@ def test_gpu_pool_needs_gpu_instances() -> None:
 
 def test_newer_nvidia_families_are_accepted_by_the_same_rule() -> None:
     # One owner for the NVIDIA families: config accepts what the component accepts.
-    raw = with_node_group(raw_for("dev"), "gpu", instanceTypes=["p6-b200.48xlarge", "g6e.xlarge"])
-    assert parse_settings(raw).node_groups["gpu"].instance_types == (
-        "p6-b200.48xlarge",
-        "g6e.xlarge",
-    )
+    types = ["p6-b200.48xlarge", "g6e.xlarge", "g6.xlarge"]
+    raw = with_node_group(raw_for("dev"), "gpu", instanceTypes=types)
+    assert parse_settings(raw).node_groups["gpu"].instance_types == tuple(types)
 
 
 def test_a_graviton_type_in_the_spot_pool_names_the_key() -> None:
@@ -174,10 +176,11 @@ def test_adding_a_pool_is_config_only() -> None:
 def test_a_system_pool_is_required() -> None:
     raw = raw_for("dev")
     groups = json.loads(raw["nodeGroups"])
-    groups["core"] = groups.pop("system") | {"preset": "spot"}
+    groups["core"] = groups.pop("system") | {"preset": "spot", "provisioner": "managed"}
     message = rejection({**raw, "nodeGroups": json.dumps(groups)})
     assert "mlplatform:nodeGroups: needs a pool with preset 'system'" in message
     groups["core"]["preset"] = "system"
+    del groups["core"]["provisioner"]
     assert parse_settings({**raw, "nodeGroups": json.dumps(groups)}).system_pool == "core"
 
 
@@ -273,13 +276,13 @@ def test_missing_required_keys_are_named() -> None:
 def test_a_pool_field_left_out_takes_the_preset_default() -> None:
     raw = raw_for("prod")
     groups = json.loads(raw["nodeGroups"])
-    del groups["spot"]["maxSize"]
+    del groups["spot"]["cpuLimit"]
     settings = parse_settings({**raw, "nodeGroups": json.dumps(groups)})
-    assert settings.node_groups["spot"].max_size is None  # the spot preset's 6 applies
+    assert settings.node_groups["spot"].cpu_limit is None  # the spot preset's 96 applies
 
 
 def test_every_problem_is_collected_into_one_error() -> None:
-    raw = with_node_group(raw_for("dev"), "gpu", minSize=3, maxSize=1)
+    raw = with_node_group(raw_for("dev"), "system", minSize=3, maxSize=1)
     raw |= {"azCount": "9", "natStrategy": "cheap", "vpcCidr": "nope"}
     with pytest.raises(ConfigError) as info:
         parse_settings(raw)
@@ -289,7 +292,7 @@ def test_every_problem_is_collected_into_one_error() -> None:
             "mlplatform:azCount",
             "mlplatform:natStrategy",
             "mlplatform:vpcCidr",
-            "mlplatform:nodeGroups.gpu.maxSize",
+            "mlplatform:nodeGroups.system.maxSize",
         ]
     )
     assert isinstance(info.value, ValueError)
@@ -387,3 +390,38 @@ def test_a_config_error_is_reported_by_pulumi_without_a_stack_trace() -> None:
     error = ConfigError(["mlplatform:azCount: 9 is outside 2..6"])
     assert isinstance(error, pulumi.RunError) and isinstance(error, ValueError)
     assert str(error) == "invalid stack configuration: mlplatform:azCount: 9 is outside 2..6"
+
+
+def test_the_system_pool_is_always_managed() -> None:
+    raw = with_node_group(raw_for("dev"), "system", provisioner="karpenter")
+    assert "mlplatform:nodeGroups.system.provisioner: 'karpenter' must be managed" in rejection(raw)
+    bad = rejection(with_node_group(raw_for("dev"), "gpu", provisioner="fargate"))
+    assert "mlplatform:nodeGroups.gpu.provisioner: 'fargate' is not allowed" in bad
+
+
+def test_fields_belong_to_their_provisioner() -> None:
+    message = rejection(with_node_group(raw_for("dev"), "gpu", minSize=1))
+    assert "mlplatform:nodeGroups.gpu.minSize: applies to managed pools only" in message
+    message = rejection(with_node_group(raw_for("dev"), "system", gpuLimit=1))
+    assert "mlplatform:nodeGroups.system.gpuLimit: applies to karpenter pools only" in message
+    mixed = rejection(with_node_group(raw_for("dev"), "system", capacityType="SPOT_OR_ON_DEMAND"))
+    assert "mlplatform:nodeGroups.system.capacityType: 'SPOT_OR_ON_DEMAND' is not allowed" in mixed
+
+
+def test_karpenter_pool_rules_name_their_keys() -> None:
+    few = rejection(with_node_group(raw_for("dev"), "gpu", instanceTypes=["g5.xlarge"]))
+    # One rule, reported once although the node shape and the Karpenter pool both hold it.
+    assert few.count("SPOT needs at least 3 instance types (got 1)") == 1
+    assert "mlplatform:nodeGroups.gpu.instanceTypes: SPOT needs at least 3" in few
+    assert "mlplatform:nodeGroups.spot.cpuLimit: 0 must be at least 1" in rejection(
+        with_node_group(raw_for("dev"), "spot", cpuLimit=0)
+    )
+    latest = rejection({**raw_for("dev"), "karpenterAmiAlias": "al2023@latest"})
+    assert "mlplatform:karpenterAmiAlias: 'al2023@latest' must pin a release" in latest
+    assert "mlplatform:karpenterReplicas: 9 must be from 1 to 5" in rejection(
+        {**raw_for("dev"), "karpenterReplicas": "9"}
+    )
+    # The node shape's own rules hold for Karpenter pools too.
+    graviton = ["m7g.xlarge", "m6g.xlarge", "c7g.xlarge"]
+    arm = rejection(with_node_group(raw_for("dev"), "spot", instanceTypes=graviton))
+    assert "mlplatform:nodeGroups.spot.instanceTypes: 'm7g.xlarge' is an Arm (Graviton)" in arm

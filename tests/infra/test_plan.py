@@ -45,16 +45,32 @@ def assert_platform_facts(document: dict[str, Any], *, zones: int, nats: int) ->
         g["inputs"]["labels"]["mlplatform.io/pool"]: g["inputs"]
         for g in of_type(document, "aws:eks/nodeGroup:NodeGroup")
     }
-    assert set(groups) == {"system", "gpu", "spot"}
-    gpu = groups["gpu"]
-    assert gpu["amiType"] in NVIDIA_AMIS
-    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in gpu["taints"]
-    assert groups["spot"]["capacityType"] == "SPOT"
-    assert len(groups["spot"]["instanceTypes"]) >= 3
+    pools = {
+        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
+        for p in of_type(document, "kubernetes:karpenter.sh/v1:NodePool")
+    }
+    assert set(groups) | set(pools) == {"system", "gpu", "spot"} and not set(groups) & set(pools)
     assert groups["system"]["capacityType"] == "ON_DEMAND"
+    for name, group in groups.items():  # managed pools
+        if name == "gpu":
+            assert group["amiType"] in NVIDIA_AMIS
+            assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group[
+                "taints"
+            ]
+        if name == "spot":
+            assert group["capacityType"] == "SPOT" and len(group["instanceTypes"]) >= 3
+    for name, spec in pools.items():  # Karpenter pools
+        requirements = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
+        if name == "gpu":
+            assert spec["template"]["spec"]["taints"] == [
+                {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+            ]
+        if name == "spot":
+            assert requirements["karpenter.sh/capacity-type"] == ["spot"]
+            assert len(requirements["node.kubernetes.io/instance-type"]) >= 3
 
     templates = {t["urn"]: t for t in of_type(document, "aws:ec2/launchTemplate:LaunchTemplate")}
-    assert len(templates) == 3
+    assert len(templates) == len(groups)
     for template in templates.values():
         assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
     assert not [v for v in document["violations"] if v["level"] == "mandatory"]
@@ -90,7 +106,10 @@ def assert_foundation_fixes(document: dict[str, Any], *, prod: bool) -> None:
     addons = {a["inputs"]["addonName"]: a for a in of_type(document, "aws:eks/addon:Addon")}
     coredns = set(addons["coredns"]["dependencies"])
     assert groups["system"]["urn"] in coredns
-    assert not {groups["gpu"]["urn"], groups["spot"]["urn"]} & coredns
+    assert not {g["urn"] for pool, g in groups.items() if pool != "system"} & coredns
+    assert (
+        not {p["urn"] for p in of_type(document, "kubernetes:karpenter.sh/v1:NodePool")} & coredns
+    )
     assert addons["vpc-cni"]["inputs"]["serviceAccountRoleArn"]
     cni = [
         a
@@ -114,8 +133,70 @@ def test_dev_plans_clean(dev_plan: PlanResult) -> None:
     vpc = cluster["inputs"]["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
     assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
-    (gpu,) = [g for g in of_type(document, "aws:eks/nodeGroup:NodeGroup") if "gpu" in g["name"]]
-    assert gpu["inputs"]["scalingConfig"]["minSize"] == 0
+    assert_foundation_fixes(document, prod=False)
+    assert_capacity(document)
+
+
+GPU_TOLERATION = {
+    "key": "nvidia.com/gpu",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
+
+
+def assert_capacity(document: dict[str, Any]) -> None:
+    """Karpenter and the NVIDIA stack as the dev plan must show them."""
+    releases = {r["inputs"]["name"]: r for r in of_type(document, "kubernetes:helm.sh/v3:Release")}
+    karpenter = releases["karpenter"]["inputs"]
+    assert (karpenter["chart"], karpenter["version"]) == (
+        "oci://public.ecr.aws/karpenter/karpenter",
+        "1.14.1",
+    )
+    (queue,) = of_type(document, "aws:sqs/queue:Queue")
+    assert karpenter["values"]["settings"]["interruptionQueue"] == queue["inputs"]["name"]
+    rules = of_type(document, "aws:cloudwatch/eventRule:EventRule")
+    targets = of_type(document, "aws:cloudwatch/eventTarget:EventTarget")
+    assert len(rules) == len(targets) == 5
+    queue_arn = f"arn:aws:sqs:us-west-2:123456789012:{queue['inputs']['name']}"
+    assert {t["inputs"]["arn"] for t in targets} == {queue_arn}
+    pools = {
+        p["inputs"]["metadata"]["name"]: p
+        for p in of_type(document, "kubernetes:karpenter.sh/v1:NodePool")
+    }
+    assert set(pools) == {"gpu", "spot"}
+    gpu = pools["gpu"]["inputs"]["spec"]["template"]
+    assert gpu["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
+    assert gpu["metadata"]["labels"]["mlplatform.io/pool"] == "gpu"
+    for node_class in of_type(document, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        assert node_class["inputs"]["spec"]["metadataOptions"]["httpTokens"] == "required"
+    for chart, version in (("nvidia-device-plugin", "0.20.0"), ("dcgm-exporter", "4.8.2")):
+        release = releases[chart]["inputs"]
+        assert release["version"] == version
+        assert GPU_TOLERATION in release["values"]["tolerations"]
+    managed = {
+        g["inputs"]["labels"]["mlplatform.io/pool"]
+        for g in of_type(document, "aws:eks/nodeGroup:NodeGroup")
+    }
+    assert managed == {"system"}  # no managed node group for a Karpenter pool
+    release_urn = releases["karpenter"]["urn"]
+    for pool in pools.values():
+        assert release_urn in pool["dependencies"]
+
+
+def test_the_dev_graph_draws_the_node_pools_after_the_karpenter_release() -> None:
+    result = plan_subprocess("--stack", "dev", "--graph")
+    assert result.returncode == 0, result.stderr
+    graph = parse_dot(result.stdout)
+    release = (
+        "urn:pulumi:dev::mlplatform::mlplatform:index:Karpenter$kubernetes:helm.sh/v3:Release::"
+        "mlplatform-dev-karpenter"
+    )
+    assert release in graph.nodes
+    pools = [n for n in graph.nodes if "$kubernetes:karpenter.sh/v1:NodePool::" in n]
+    assert len(pools) == 2
+    for pool in pools:  # an edge runs from a resource to what it waits for
+        assert (pool, release) in graph.edges, pool
 
 
 RESOURCE_KEYS = {
@@ -159,7 +240,7 @@ def test_json_document_shape(dev_plan: PlanResult) -> None:
     for key in ("clusterName", "clusterEndpoint", "oidcProviderArn", "vpcId", "kubeconfig"):
         assert outputs[key], key
     assert outputs["kubeconfig"] == MASK
-    assert set(outputs["nodeGroupNames"]) == {"system", "gpu", "spot"}
+    assert set(outputs["nodeGroupNames"]) == {"system"}  # gpu and spot come from Karpenter
     assert len(outputs["privateSubnetIds"]) == 2
     # The k8s provider's kubeconfig is a secret input: masked, never printed.
     (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:kubernetes"]
@@ -178,7 +259,8 @@ def test_text_output_is_a_tree_with_counts_and_findings(dev_plan: PlanResult) ->
     child = lines[cluster_line + 1]
     indent = len(lines[cluster_line]) - len(lines[cluster_line].lstrip())
     assert len(child) - len(child.lstrip()) > indent
-    assert "   3  aws:eks/nodeGroup:NodeGroup" in text
+    assert "   1  aws:eks/nodeGroup:NodeGroup" in text
+    assert "   2  kubernetes:karpenter.sh/v1:NodePool" in text
     assert "Policy: 0 mandatory" in text
     assert 'kubeconfig: "[secret]"' in text
 
@@ -377,5 +459,6 @@ def test_the_language_host_entry_point_runs_the_program() -> None:
     )
     assert run.outputs["clusterName"] == "mlplatform-prod"
     assert "kubeconfig" in run.secret_outputs
-    assert len(run.by_type("aws:eks/nodeGroup:NodeGroup")) == 3
+    assert len(run.by_type("aws:eks/nodeGroup:NodeGroup")) == 1  # system; gpu and spot: Karpenter
+    assert len(run.by_type("kubernetes:karpenter.sh/v1:NodePool")) == 2
     assert run.created_in_callbacks == []

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.offline import CapturedResource, ProgramRun
 from infra.offline.report import run_plan
@@ -14,14 +15,40 @@ from infra.offline.report import run_plan
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack_run(request: pytest.FixtureRequest) -> tuple[str, ProgramRun]:
+MANAGED_POOLS = {
+    "system": {"instanceTypes": ["m7i.large"], "minSize": 1, "maxSize": 2},
+    "gpu": {"provisioner": "managed", "instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 1},
+    "spot": {"provisioner": "managed", "minSize": 1, "maxSize": 4},
+}
+
+
+def managed_dev(directory: Path) -> Path:
+    """The dev stack with every pool a managed node group (provisioner: managed)."""
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["mlplatform:nodeGroups"] = MANAGED_POOLS
+    path = directory / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "dev-managed"])
+def stack_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, ProgramRun]:
+    if request.param == "dev-managed":
+        stack_file = managed_dev(tmp_path_factory.mktemp("managed"))
+        return request.param, run_plan("dev", stack_file, root=ROOT).run
     return request.param, run_plan(request.param, root=ROOT).run
 
 
 @pytest.fixture(scope="module")
 def prod_run() -> ProgramRun:
     return run_plan("prod", root=ROOT).run
+
+
+@pytest.fixture(scope="module")
+def managed_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    return run_plan("dev", managed_dev(tmp_path_factory.mktemp("managed")), root=ROOT).run
 
 
 def _addons(run: ProgramRun) -> dict[str, CapturedResource]:
@@ -41,11 +68,11 @@ def _pool_components(run: ProgramRun) -> dict[str, CapturedResource]:
     return {pool: components[group.parent] for pool, group in groups.items() if group.parent}
 
 
-def test_node_groups_wait_for_the_network_addons_only(prod_run: ProgramRun) -> None:
-    addons = _addons(prod_run)
+def test_node_groups_wait_for_the_network_addons_only(managed_run: ProgramRun) -> None:
+    addons = _addons(managed_run)
     bootstrap = {addons[n].urn for n in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")}
     node_addons = {addons["coredns"].urn, addons["aws-ebs-csi-driver"].urn}
-    components = prod_run.by_type("mlplatform:index:NodeGroup")
+    components = managed_run.by_type("mlplatform:index:NodeGroup")
     assert len(components) == 3
     for component in components:
         assert bootstrap <= component.dependencies, component.name
@@ -64,11 +91,13 @@ def test_coredns_and_ebs_csi_wait_for_the_system_pool_and_no_other(stack_run) ->
     addons = _addons(run)
     pools = {pool: _descendants(run, c.urn) for pool, c in _pool_components(run).items()}
     assert _pools(run)["system"].urn in pools["system"]
+    node_pools = {r.urn for r in run.by_type("kubernetes:karpenter.sh/v1:NodePool")}
     for name in ("coredns", "aws-ebs-csi-driver"):
         depends = addons[name].dependencies
         assert _pools(run)["system"].urn in depends, name
-        for other in ("gpu", "spot"):
+        for other in set(pools) - {"system"}:
             assert not pools[other] & depends, (name, other)
+        assert not node_pools & depends, name
     coredns = json.loads(addons["coredns"].inputs["configurationValues"])
     assert coredns["nodeSelector"] == {"mlplatform.io/pool": "system"}
 
@@ -92,7 +121,11 @@ def test_kubernetes_provider_waits_for_every_admin_including_the_deploy_role(
     prod_run: ProgramRun,
 ) -> None:
     (provider,) = prod_run.by_type("pulumi:providers:kubernetes")
-    entries = prod_run.by_type("aws:eks/accessEntry:AccessEntry")
+    entries = [
+        e
+        for e in prod_run.by_type("aws:eks/accessEntry:AccessEntry")
+        if e.inputs["type"] == "STANDARD"
+    ]
     associations = prod_run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     principals = sorted(e.inputs["principalArn"] for e in entries)
     assert principals == [
@@ -158,3 +191,36 @@ def test_prod_api_is_reachable_only_from_the_listed_networks(prod_run: ProgramRu
 def test_nothing_is_created_inside_an_apply(stack_run) -> None:
     _, run = stack_run
     assert run.created_in_callbacks == []
+
+
+def test_the_managed_provisioner_still_builds_gpu_and_spot_node_groups(
+    managed_run: ProgramRun,
+) -> None:
+    assert set(_pools(managed_run)) == {"system", "gpu", "spot"}
+    assert managed_run.by_type("kubernetes:karpenter.sh/v1:NodePool") == []
+    assert managed_run.by_type("mlplatform:index:Karpenter") == []
+    # GPU nodes still need the device plugin, whoever provides them.
+    names = {r.inputs["name"] for r in managed_run.by_type("kubernetes:helm.sh/v3:Release")}
+    assert {"nvidia-device-plugin", "dcgm-exporter"} <= names
+
+
+def test_karpenter_waits_for_the_system_pool_and_coredns(prod_run: ProgramRun) -> None:
+    addons = _addons(prod_run)
+    (release,) = [
+        r
+        for r in prod_run.by_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["name"] == "karpenter"
+    ]
+    assert addons["coredns"].urn in release.dependencies
+    assert release.inputs["values"]["replicas"] == 2
+
+
+def test_karpenter_pools_get_no_managed_node_group(stack_run) -> None:
+    stack, run = stack_run
+    if stack == "dev-managed":
+        return
+    assert set(_pools(run)) == {"system"}
+    pools = {
+        p.inputs["metadata"]["name"] for p in run.by_type("kubernetes:karpenter.sh/v1:NodePool")
+    }
+    assert pools == {"gpu", "spot"}
