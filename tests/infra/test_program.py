@@ -213,6 +213,11 @@ def test_karpenter_waits_for_the_system_pool_and_coredns(prod_run: ProgramRun) -
     ]
     assert addons["coredns"].urn in release.dependencies
     assert release.inputs["values"]["replicas"] == 2
+    # Everything in the cluster goes through the cluster's own Kubernetes provider.
+    (provider,) = prod_run.by_type("pulumi:providers:kubernetes")
+    for resource in prod_run.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert (resource.provider or "").startswith(provider.urn), resource.urn
 
 
 def test_karpenter_pools_get_no_managed_node_group(stack_run) -> None:

@@ -56,6 +56,7 @@ def test_subnets_per_zone_with_load_balancer_and_discovery_tags(case) -> None:
         assert s["mapPublicIpOnLaunch"] is False
     for s in private:
         assert s["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert s["tags"]["karpenter.sh/discovery"] == args.cluster_name
         assert s["tags"][discovery] == "shared"
         assert s["mapPublicIpOnLaunch"] is False
     vpc = ipaddress.IPv4Network(run.by_type("aws:ec2/vpc:Vpc")[0].inputs["cidrBlock"])
