@@ -220,6 +220,36 @@ def service_trust_policy(
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def service_role(
+    name: str,
+    *,
+    service: str,
+    policies: Mapping[str, str],
+    description: str,
+    context: AccountContext,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """Create role ``name`` that AWS ``service`` assumes, with AWS managed ``policies``
+    ({attachment resource name: policy name}); return it and its attachments (a user of
+    the role waits for them)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        name,
+        assume_role_policy=service_trust_policy(service),
+        description=description,
+        tags=dict(tags),
+        opts=child,
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(
+            attachment, role=role.name, policy_arn=context.managed_policy(policy), opts=child
+        )
+        for attachment, policy in policies.items()
+    ]
+    return role, attachments
+
+
 def issuer_host_path(issuer: str) -> str:
     """Return an OIDC issuer without its scheme, as IAM condition keys spell it."""
     return issuer.removeprefix("https://").removeprefix("http://").rstrip("/")

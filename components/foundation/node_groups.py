@@ -17,7 +17,7 @@ from components._aws import (
     account_context,
     is_arm,
     is_nvidia,
-    service_trust_policy,
+    service_role,
     spot_diversity_problems,
 )
 from components._k8s import NodeTaint
@@ -238,22 +238,15 @@ class NodeGroup(pulumi.ComponentResource):
         context = account_context(self)
         tags = dict(args.tags)
 
-        role = aws.iam.Role(
+        role, attachments = service_role(
             f"{name}-node-role",
-            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            service="ec2.amazonaws.com",
+            policies={f"{name}-{key}": policy for key, policy in NODE_POLICIES.items()},
             description=f"EKS node role of node group {name}",
+            context=context,
             tags=tags,
-            opts=child,
+            parent=self,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-{key}",
-                role=role.name,
-                policy_arn=context.managed_policy(policy),
-                opts=child,
-            )
-            for key, policy in NODE_POLICIES.items()
-        ]
 
         instance_tags = {**tags, "Name": name}
         template = aws.ec2.LaunchTemplate(

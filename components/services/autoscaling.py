@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._aws import account_context, service_trust_policy, spot_diversity_problems
+from components._aws import account_context, service_role, spot_diversity_problems
 from components._k8s import (
     ChartPin,
     NodeTaint,
@@ -344,22 +344,15 @@ class Karpenter(pulumi.ComponentResource):
                 )
             )
 
-        node_role = aws.iam.Role(
+        node_role, node_policies = service_role(
             f"{name}-node",
-            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            service="ec2.amazonaws.com",
+            policies={f"{name}-node-{policy}": policy for policy in NODE_POLICIES},
             description=f"Nodes Karpenter launches for {cluster}",
+            context=context,
             tags=tags,
-            opts=child,
+            parent=self,
         )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}",
-                role=node_role.name,
-                policy_arn=context.managed_policy(policy),
-                opts=child,
-            )
-            for policy in NODE_POLICIES
-        ]
         node_access = aws.eks.AccessEntry(
             f"{name}-node",
             cluster_name=cluster,
