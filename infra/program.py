@@ -85,7 +85,11 @@ def build_foundation(settings: Settings) -> Foundation:
     addons = ClusterAddons(
         name,
         stack_args.cluster_addons_args(settings, tags, on_cluster),
-        opts=pulumi.ResourceOptions(parent=cluster, depends_on=[node_groups[settings.system_pool]]),
+        opts=pulumi.ResourceOptions(
+            parent=cluster,
+            depends_on=[node_groups[settings.system_pool]],
+            providers=[cluster.provider],
+        ),
     )
     return Foundation(network=network, cluster=cluster, node_groups=node_groups, addons=addons)
 

@@ -1,4 +1,5 @@
-"""The EKS add-ons that need running nodes: CoreDNS and the EBS CSI driver.
+"""The EKS add-ons that need running nodes: CoreDNS and the EBS CSI driver, with the
+encrypted gp3 StorageClass every volume of the platform uses.
 
 They run as Deployments, and EKS waits for a managed add-on to become healthy, so they
 are created after the system pool, on the system pool: the program passes that pool in
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components._aws import account_context, addon_pin_problems, managed_addon
 from components._k8s import critical_addon_tolerations, pool_selector
@@ -22,6 +24,7 @@ from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 
 NODE_ADDONS = ("coredns", "aws-ebs-csi-driver")
+STORAGE_CLASS = "gp3-encrypted"
 _POOL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -64,12 +67,15 @@ class ClusterAddons(pulumi.ComponentResource):
     CoreDNS's ``nodeSelector`` names the system pool and it tolerates
     ``CriticalAddonsOnly``; the EBS CSI controller likewise, while its node DaemonSet
     tolerates every taint so GPU and spot nodes get volumes too. The add-ons wait for
-    what ``opts.depends_on`` names (the system pool). Raises
+    what ``opts.depends_on`` names (the system pool). The ``gp3-encrypted`` StorageClass
+    (the cluster's default) goes through ``opts.providers``' Kubernetes provider. Raises
     :class:`~components._validate.ValidationError` naming every bad field of ``args``.
     """
 
     addons: dict[str, aws.eks.Addon]
     ebs_csi_role_arn: pulumi.Output[str]
+    storage_class: pulumi.Output[str]
+    """The default StorageClass: gp3, encrypted, WaitForFirstConsumer."""
 
     def __init__(
         self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
@@ -122,5 +128,24 @@ class ClusterAddons(pulumi.ComponentResource):
             )
             for addon in NODE_ADDONS
         }
+        # Volumes are bound in the zone their pod is scheduled to, encrypted at rest.
+        storage = k8s.storage.v1.StorageClass(
+            f"{name}-{STORAGE_CLASS}",
+            metadata={
+                "name": STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Delete",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.addons["aws-ebs-csi-driver"]]
+            ),
+        )
         self.ebs_csi_role_arn = ebs_role.role_arn
-        self.register_outputs({"ebs_csi_role_arn": self.ebs_csi_role_arn})
+        self.storage_class = storage.metadata.apply(lambda m: m.name or STORAGE_CLASS)
+        self.register_outputs(
+            {"ebs_csi_role_arn": self.ebs_csi_role_arn, "storage_class": self.storage_class}
+        )

@@ -108,3 +108,20 @@ def test_the_addons_themselves_wait_for_what_the_component_depends_on() -> None:
     (nodes,) = run.by_type("aws:eks/nodeGroup:NodeGroup")
     for addon in run.by_type("aws:eks/addon:Addon"):
         assert nodes.urn in addon.dependencies, addon.name
+
+
+def test_the_default_storage_class_is_encrypted_gp3_bound_where_the_pod_runs() -> None:
+    from tests.components.test_k8s import assert_valid
+
+    run, addons = _addons()
+    (storage,) = run.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    inputs = storage.inputs
+    assert inputs["metadata"]["name"] == "gp3-encrypted"
+    assert inputs["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true"
+    }
+    assert inputs["provisioner"] == "ebs.csi.aws.com"
+    assert inputs["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert addons["aws-ebs-csi-driver"].urn in storage.dependencies
+    assert_valid({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", **inputs})
