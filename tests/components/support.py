@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import kubernetes_validate
+
+from components._aws import EKS_RELEASES
 from infra.offline import CapturedResource, ProgramRun, run_program
 
 
@@ -22,3 +26,13 @@ def one(run: ProgramRun, type_token: str) -> CapturedResource:
     found = run.by_type(type_token)
     assert len(found) == 1, f"{len(found)} resources of {type_token}"
     return found[0]
+
+
+KUBERNETES = max(EKS_RELEASES, key=lambda v: int(v.split(".")[1]))
+"""The newest Kubernetes version the platform runs: core objects are validated against it."""
+
+
+def assert_valid(manifest: dict[str, Any]) -> None:
+    """Validate a core Kubernetes object against the OpenAPI schema, strictly (an unknown
+    or misspelt field fails)."""
+    kubernetes_validate.validate(manifest, f"{KUBERNETES}.0", strict=True)

@@ -5,21 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import kubernetes_validate
 import pulumi
 import pytest
 
 from components import _k8s
-from components._aws import EKS_RELEASES
-from tests.components.support import one, plan
+from tests.components.support import assert_valid, one, plan
 
-KUBERNETES = max(EKS_RELEASES, key=lambda v: int(v.split(".")[1]))
 PIN = _k8s.ChartPin("https://charts.example.org", "example", "1.2.3")
-
-
-def assert_valid(manifest: dict[str, Any]) -> None:
-    """Strict validation: an unknown or misspelt field fails."""
-    kubernetes_validate.validate(manifest, f"{KUBERNETES}.0", strict=True)
 
 
 class _Owner(pulumi.ComponentResource):

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from components.foundation.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from tests.components.support import plan
+from tests.components.support import assert_valid, plan
 
 ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/ABC123"
 ARGS = ClusterAddonsArgs(
@@ -111,8 +111,6 @@ def test_the_addons_themselves_wait_for_what_the_component_depends_on() -> None:
 
 
 def test_the_default_storage_class_is_encrypted_gp3_bound_where_the_pod_runs() -> None:
-    from tests.components.test_k8s import assert_valid
-
     run, addons = _addons()
     (storage,) = run.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
     inputs = storage.inputs
