@@ -30,6 +30,7 @@ from policy import (
     rules_k8s,
     rules_network,
     rules_nodes,
+    rules_observability,
     rules_s3,
 )
 from policy.rules_base import (
@@ -63,6 +64,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_iam.RULES,
     *rules_k8s.RULES,
     *rules_capacity.RULES,
+    *rules_observability.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,
