@@ -28,6 +28,12 @@ from components.services.autoscaling import (
     validate_karpenter_args,
 )
 from components.services.gpu import GpuSupport, GpuSupportArgs
+from components.services.observability import (
+    Observability,
+    ObservabilityArgs,
+    validate_observability_args,
+)
+from components.services.observability_rules import SloTargets
 
 __all__ = [
     "PRESETS",
@@ -44,9 +50,12 @@ __all__ = [
     "NetworkArgs",
     "NodeGroup",
     "NodeGroupArgs",
+    "Observability",
+    "ObservabilityArgs",
     "Problem",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
+    "SloTargets",
     "ValidationError",
     "karpenter_pool",
     "preset_args",
@@ -55,5 +64,6 @@ __all__ = [
     "validate_karpenter_args",
     "validate_network_args",
     "validate_node_group_args",
+    "validate_observability_args",
     "validate_service_account_role_args",
 ]
