@@ -1,0 +1,248 @@
+"""``python -m infra.sla_report`` against a real Prometheus server holding known data.
+
+The fixture writes two models' series as OpenMetrics (5-minute samples from 46 h to
+6 h ago), turns them into TSDB blocks with ``promtool tsdb create-blocks-from
+openmetrics`` and starts ``prometheus`` on 127.0.0.1 (free port, data in tmp, log to
+a file), waits for ``/-/ready`` in a bounded loop and always stops it.
+
+- ``fraud`` meets every target: 1 in 5000 requests is a 5xx (99.98 %), 350 are 4xx
+  (not burning the budget), every request takes 25-50 ms (p95 47.5 ms);
+- ``ranker`` breaches them all: 25 in 5000 are 503 (99.5 %), 100-250 ms (p95 235 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.binaries import binary
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 30.0
+STEP_S = 300
+END_AGO_S = 6 * 3600
+SPAN_S = 40 * 3600
+BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "+Inf")
+# model -> (requests per step by code, requests per step at or below each bucket bound)
+MODELS = {
+    "fraud": (
+        {"200": 4650, "429": 250, "400": 99, "500": 1},
+        {"0.005": 0, "0.01": 0, "0.025": 2500, "0.05": 5000},
+    ),
+    "ranker": (
+        {"200": 4975, "503": 25},
+        {"0.005": 0, "0.01": 0, "0.025": 0, "0.05": 0, "0.1": 2500, "0.25": 5000},
+    ),
+}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def openmetrics(now: int) -> str:
+    """Cumulative counters and histogram buckets for ``MODELS``, ending ``END_AGO_S`` ago."""
+    steps = range(SPAN_S // STEP_S + 1)
+    start = now - END_AGO_S - SPAN_S
+    lines = ["# TYPE serving_requests counter"]
+    for i in steps:
+        for model, (codes, _) in MODELS.items():
+            for code, n in codes.items():
+                labels = f'model="{model}",endpoint="infer",code="{code}"'
+                lines.append(f"serving_requests_total{{{labels}}} {i * n} {start + i * STEP_S}")
+    lines.append("# TYPE serving_request_duration_seconds histogram")
+    for i in steps:
+        ts = start + i * STEP_S
+        for model, (codes, below) in MODELS.items():
+            total = sum(codes.values())
+            labels = f'model="{model}",endpoint="infer"'
+            for le in BUCKETS:
+                count = below.get(le, total) * i
+                lines.append(
+                    f'serving_request_duration_seconds_bucket{{{labels},le="{le}"}} {count} {ts}'
+                )
+            lines.append(f"serving_request_duration_seconds_count{{{labels}}} {total * i} {ts}")
+            lines.append(f"serving_request_duration_seconds_sum{{{labels}}} {total * i / 20} {ts}")
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Prometheus:
+    url: str
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    tmp = tmp_path_factory.mktemp("prometheus")
+    data, tsdb = tmp / "series.om", tmp / "tsdb"
+    data.write_text(openmetrics(int(time.time())), encoding="utf-8")
+    created = subprocess.run(
+        [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    config = tmp / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
+    port = _free_port()
+    log_path = tmp / "prometheus.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tsdb}",
+                "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Prometheus(f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"prometheus exited early:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"prometheus not ready:\n{log_path.read_text()}")
+            time.sleep(0.2)  # polling interval of a bounded readiness loop
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def report(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run(
+        [sys.executable, "-m", "infra.sla_report", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_json_report_measures_each_model(prometheus: Prometheus) -> None:
+    result = report("--prometheus", prometheus.url, "--window", "2d", "--json")
+    assert result.returncode == 1, result.stderr  # ranker breaches
+    document = json.loads(result.stdout)
+    assert document["window"] == "2d"
+    assert document["targets"] == {
+        "availability_percent": 99.9,
+        "latency_p95_ms": 100,
+        "error_rate_percent": 0.1,
+        "window_days": 30,
+    }
+    fraud, ranker = document["models"]["fraud"], document["models"]["ranker"]
+    assert set(document["models"]) == {"fraud", "ranker"}
+    assert fraud["availability_percent"] == pytest.approx(99.98, abs=1e-3)
+    assert fraud["error_rate_percent"] == pytest.approx(0.02, abs=1e-3)
+    assert fraud["latency_p95_ms"] == pytest.approx(47.5, abs=0.1)
+    assert fraud["error_budget_remaining_percent"] == pytest.approx(80.0, abs=0.1)
+    assert fraud["breached"] == []
+    assert ranker["availability_percent"] == pytest.approx(99.5, abs=1e-3)
+    assert ranker["error_rate_percent"] == pytest.approx(0.5, abs=1e-3)
+    assert ranker["latency_p95_ms"] == pytest.approx(235.0, abs=0.1)
+    assert ranker["error_budget_remaining_percent"] == pytest.approx(-400.0, abs=0.5)
+    assert ranker["breached"] == ["availability", "latency_p95", "error_rate"]
+
+
+def test_healthy_model_alone_meets_its_targets(prometheus: Prometheus) -> None:
+    result = report("--prometheus", prometheus.url, "--window", "2d", "--json", "--model", "fraud")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(json.loads(result.stdout)["models"]) == {"fraud"}
+
+
+def test_table_names_the_breaches(prometheus: Prometheus) -> None:
+    result = report("--prometheus", prometheus.url, "--window", "2d")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "99.9" in lines[0] and "100 ms" in lines[0]
+    fraud = next(line for line in lines if line.startswith("fraud"))
+    ranker = next(line for line in lines if line.startswith("ranker"))
+    assert fraud.endswith("ok") and "47.5" in fraud
+    assert "BREACHED: availability, latency_p95, error_rate" in ranker and "235.0" in ranker
+
+
+def _project(tmp_path: Path, stack: str, config: str) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: mlplatform\nruntime: python\nconfig:\n  sloLatencyP95Ms:\n    default: 300\n"
+    )
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(f"config:\n{config}")
+    return tmp_path
+
+
+def test_targets_come_from_the_stack(prometheus: Prometheus, tmp_path: Path) -> None:
+    config = '  mlplatform:sloAvailabilityPercent: "99"\n  mlplatform:sloErrorRatePercent: "1"\n'
+    cwd = _project(tmp_path, "relaxed", config)
+    args = ("--prometheus", prometheus.url, "--window", "2d", "--json", "--stack", "relaxed")
+    result = report(*args, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["targets"]["availability_percent"] == 99.0
+    assert document["targets"]["latency_p95_ms"] == 300  # Pulumi.yaml's default
+    assert document["targets"]["error_rate_percent"] == 1.0
+    assert document["models"]["ranker"]["error_budget_remaining_percent"] == pytest.approx(50.0)
+
+
+def test_bad_stack_value_is_a_usage_error(prometheus: Prometheus, tmp_path: Path) -> None:
+    cwd = _project(tmp_path, "bad", "  mlplatform:sloAvailabilityPercent: high\n")
+    result = report("--prometheus", prometheus.url, "--stack", "bad", cwd=cwd)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "sla_report: mlplatform:sloAvailabilityPercent='high' in stack 'bad' is not a number; "
+        "set it with `pulumi config set sloAvailabilityPercent <number>`"
+    ]
+
+
+def test_unreachable_prometheus_is_one_line() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = report("--prometheus", url, "--window", "2d")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "cannot reach" in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_empty_window_is_an_error(prometheus: Prometheus) -> None:
+    result = report("--prometheus", prometheus.url, "--window", "1h")  # data ended 6 h ago
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no requests" in lines[0] and "1h" in lines[0]
+    assert prometheus.url in lines[0]
+
+
+def test_bad_window_is_a_usage_error(prometheus: Prometheus) -> None:
+    result = report("--prometheus", prometheus.url, "--window", "two days")
+    assert result.returncode == 2
+    assert "--window 'two days'" in result.stderr and "Traceback" not in result.stderr
