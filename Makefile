@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup test lint typecheck unit plan plan-json plan-graph demo bench lock clean
+.PHONY: tools setup test lint typecheck unit plan plan-json plan-graph demo bench lock clean
 
 # Installs the project (editable, so `components` imports when Pulumi runs infra/)
 # with the serving extra and the test tools, all pinned in pyproject.toml.
@@ -17,7 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pyright --version
 	touch $(STAMP)
 
-setup: $(STAMP)
+# promtool and prometheus (Debian's prometheus package) run the alert-rule unit tests and
+# the SLA report's test server; installed with apt when missing and run as root.
+tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		[ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || { \
+		echo "promtool not found: install Debian's prometheus package (apt-get install prometheus)"; \
+		exit 1; }
+
+setup: $(STAMP) tools
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit: $(STAMP)
+unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 # Everything CI checks: lint, types, and the whole test suite.

@@ -37,6 +37,7 @@ from components import (
     validate_karpenter_args,
     validate_network_args,
     validate_node_group_args,
+    validate_observability_args,
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
@@ -305,6 +306,19 @@ def _node_groups(r: _Reader) -> dict[str, NodeGroupSettings]:
     return {name: g for name, g in groups.items() if g is not None}
 
 
+PERCENT_KEYS = ("sloAvailabilityPercent", "sloErrorRatePercent")
+
+
+def _percent(r: _Reader, key: str, value: str | None) -> float:
+    """A percentage given as a string (the schema has no number type): ``"99.9"``. Its
+    range is the SLO's own rule (``slo_problems``)."""
+    try:
+        return float(value or "")
+    except ValueError:
+        r.fail(key, "is not a percentage like 99.9", value)
+        return 0.0
+
+
 def upgrade_problems(previous: str | None, target: str) -> list[str]:
     """Return the problem with moving a cluster from ``previous`` to ``target`` (EKS
     upgrades one minor version at a time and never downgrades); none when ``previous``
@@ -339,6 +353,8 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         # pool, whoever provides its nodes.
         args = stack_args.node_group_args(settings, pool, tags)
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
+    observability = validate_observability_args(stack_args.observability_args(settings))
+    checks.append((observability, stack_args.OBSERVABILITY_KEYS))
     for problems, keys in checks:
         for problem in problems:
             r.fail(stack_args.key_for(problem.field, keys), problem.rule, problem.value)
@@ -366,6 +382,14 @@ def parse_settings(
     r.problems.extend(problems)
     plain = {key: r.get(key) for key in KEYS if KEYS[key] != "object"}
     groups = _node_groups(r)
+    percentages = {key: _percent(r, key, plain[key]) for key in PERCENT_KEYS}
+    if plain["alertWebhookUrl"] and "alertWebhookUrl" not in secret:
+        # The URL is a credential (anyone holding it can post alerts): it must be stored
+        # encrypted, and the message must not repeat it.
+        r.problems.append(
+            f"{full_key('alertWebhookUrl')}: must be a secret; set it with "
+            "`pulumi config set --secret alertWebhookUrl URL`"
+        )
     if r.problems:
         raise ConfigError(r.problems)
     # Past this point every value is present and of its type; the casts tell the checker.
@@ -390,6 +414,16 @@ def parse_settings(
         karpenter_replicas=plain["karpenterReplicas"],
         addon_versions=MappingProxyType({a: plain[f"addonVersions.{a}"] for a in ADDONS}),
         node_groups=MappingProxyType(groups),
+        prometheus_retention=plain["prometheusRetention"],
+        prometheus_retention_size=plain["prometheusRetentionSize"],
+        prometheus_storage_gib=plain["prometheusStorageGib"],
+        jaeger_storage=plain["jaegerStorage"],
+        jaeger_retention=plain["jaegerRetention"],
+        slo_availability_percent=percentages["sloAvailabilityPercent"],
+        slo_latency_p95_ms=plain["sloLatencyP95Ms"],
+        slo_error_rate_percent=percentages["sloErrorRatePercent"],
+        runbook_base_url=plain["runbookBaseUrl"],
+        alert_webhook_url=plain["alertWebhookUrl"] or None,
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):

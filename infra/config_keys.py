@@ -10,7 +10,7 @@ reads and validates values into ``Settings``; import from there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from components._aws import SupportType
@@ -59,6 +59,16 @@ KEYS: dict[str, KeyType] = {
     "protect": "boolean",
     "karpenterAmiAlias": "string",
     "karpenterReplicas": "integer",
+    "prometheusRetention": "string",
+    "prometheusRetentionSize": "string",
+    "prometheusStorageGib": "integer",
+    "alertWebhookUrl": "string",
+    "jaegerStorage": "string",
+    "jaegerRetention": "string",
+    "sloAvailabilityPercent": "string",
+    "sloLatencyP95Ms": "integer",
+    "sloErrorRatePercent": "string",
+    "runbookBaseUrl": "string",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
     "nodeGroups": "object",
 }
@@ -121,8 +131,19 @@ class Settings:
     protect: bool
     karpenter_ami_alias: str
     karpenter_replicas: int
+    prometheus_retention: str
+    prometheus_retention_size: str
+    prometheus_storage_gib: int
+    jaeger_storage: str
+    jaeger_retention: str
+    slo_availability_percent: float
+    slo_latency_p95_ms: int
+    slo_error_rate_percent: float
+    runbook_base_url: str
     addon_versions: Mapping[str, str]
     node_groups: Mapping[str, NodeGroupSettings]
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    """A secret (the stack stores it encrypted); never printed."""
 
     @property
     def system_pool(self) -> str:

@@ -20,6 +20,7 @@ from components import (
     Karpenter,
     Network,
     NodeGroup,
+    Observability,
 )
 from infra import stack_args
 from infra.config import Settings, load_settings
@@ -44,6 +45,8 @@ class Services:
     """Provides the Karpenter pools; None when every pool is managed."""
     gpu: GpuSupport | None
     """The NVIDIA device plugin and DCGM exporter; None without a GPU pool."""
+    observability: Observability
+    """Prometheus, Alertmanager, Grafana, the OpenTelemetry Collector and Jaeger."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,9 @@ def build_foundation(settings: Settings) -> Foundation:
 def build_services(settings: Settings, foundation: Foundation) -> Services:
     """The in-cluster platform services, through the cluster's Kubernetes provider.
 
-    Karpenter (when a pool is Karpenter's) runs on the system pool, so it waits for the
-    cluster add-ons; the NVIDIA stack is installed when any pool is a GPU pool.
+    Karpenter (when a pool is Karpenter's) and the observability stack run on the system
+    pool, so they wait for the cluster add-ons; the NVIDIA stack is installed when any
+    pool is a GPU pool, after the Prometheus Operator (its exporter's ServiceMonitor).
     """
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
@@ -119,11 +123,23 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 in_cluster, pulumi.ResourceOptions(depends_on=[foundation.addons])
             ),
         )
+    on_system = pulumi.ResourceOptions(depends_on=[foundation.addons])
+    observability = Observability(
+        f"{name}-observability",
+        stack_args.observability_args(settings, foundation.addons.storage_class),
+        opts=pulumi.ResourceOptions.merge(in_cluster, on_system),
+    )
     gpu = None
     if any(pool.preset == "gpu" for pool in settings.node_groups.values()):
-        # The DCGM ServiceMonitor waits for the observability stack's operator.
-        gpu = GpuSupport(f"{name}-gpu", GpuSupportArgs(service_monitor=False), opts=in_cluster)
-    return Services(karpenter=karpenter, gpu=gpu)
+        # The DCGM exporter's ServiceMonitor needs the operator's CRDs: after the release.
+        gpu = GpuSupport(
+            f"{name}-gpu",
+            GpuSupportArgs(service_monitor=True),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster, pulumi.ResourceOptions(depends_on=[observability.prometheus_release])
+            ),
+        )
+    return Services(karpenter=karpenter, gpu=gpu, observability=observability)
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
@@ -137,6 +153,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
     foundation = build_foundation(settings)
     services = build_services(settings, foundation)
     build_workloads(settings, foundation, services)
+    observability = services.observability
     cluster, network = foundation.cluster, foundation.network
     return {
         "clusterName": cluster.cluster_name,
@@ -150,6 +167,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
         "publicSubnetIds": network.public_subnet_ids,
+        "otlpEndpoint": observability.otlp_endpoint,
+        "grafanaAdminPassword": observability.grafana_admin_password,
     }
 
 

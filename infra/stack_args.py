@@ -19,6 +19,8 @@ from components import (
     KarpenterArgs,
     NetworkArgs,
     NodeGroupArgs,
+    ObservabilityArgs,
+    SloTargets,
     karpenter_pool,
     preset_args,
 )
@@ -67,6 +69,8 @@ def pool_keys(pool: str) -> dict[str, str]:
 def key_for(field: str, keys: Mapping[str, str]) -> str:
     """Return the config key of an Args ``field`` (``addon_versions.coredns`` ->
     ``addonVersions.coredns``). Raises ``KeyError`` for a field no key sets."""
+    if field in keys:
+        return keys[field]
     head, dot, rest = field.partition(".")
     return keys[head] + dot + rest
 
@@ -221,6 +225,42 @@ def karpenter_args(
         system_pool=settings.system_pool,
         replicas=settings.karpenter_replicas,
         tags=dict(tags),
+    )
+
+
+OBSERVABILITY_KEYS = {
+    "prometheus_retention": "prometheusRetention",
+    "prometheus_retention_size": "prometheusRetentionSize",
+    "prometheus_storage_gib": "prometheusStorageGib",
+    "jaeger_storage": "jaegerStorage",
+    "jaeger_retention": "jaegerRetention",
+    "slo.availability_percent": "sloAvailabilityPercent",
+    "slo.latency_p95_ms": "sloLatencyP95Ms",
+    "slo.error_rate_percent": "sloErrorRatePercent",
+    "runbook_base_url": "runbookBaseUrl",
+}
+
+
+def observability_args(
+    settings: Settings, storage_class: pulumi.Input[str] = "gp3-encrypted"
+) -> ObservabilityArgs:
+    """The stack's ``ObservabilityArgs`` (the webhook URL stays a secret Output)."""
+    url = settings.alert_webhook_url
+    return ObservabilityArgs(
+        storage_class=storage_class,
+        prometheus_retention=settings.prometheus_retention,
+        prometheus_retention_size=settings.prometheus_retention_size,
+        prometheus_storage_gib=settings.prometheus_storage_gib,
+        alert_webhook_url=pulumi.Output.secret(url) if url else None,
+        jaeger_storage=settings.jaeger_storage,  # type: ignore[arg-type]  # checked by the validator
+        jaeger_retention=settings.jaeger_retention,
+        slo=SloTargets(
+            availability_percent=settings.slo_availability_percent,
+            latency_p95_ms=settings.slo_latency_p95_ms,
+            error_rate_percent=settings.slo_error_rate_percent,
+        ),
+        runbook_base_url=settings.runbook_base_url,
+        system_pool=settings.system_pool,
     )
 
 

@@ -29,7 +29,7 @@ from components._k8s import (
     helm_release,
     namespace,
 )
-from components._tokens import type_token
+from components._tokens import depends_on_of, type_token
 
 DEVICE_PLUGIN_CHART = ChartPin(
     "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
@@ -74,7 +74,8 @@ def gpu_node_affinity() -> dict[str, object]:
 class GpuSupport(pulumi.ComponentResource):
     """The NVIDIA device plugin and DCGM exporter on the GPU nodes.
 
-    ``opts.providers`` must carry the cluster's Kubernetes provider.
+    ``opts.providers`` must carry the cluster's Kubernetes provider; the exporter waits
+    for what ``opts.depends_on`` names.
     """
 
     device_plugin: k8s.helm.v3.Release
@@ -84,6 +85,7 @@ class GpuSupport(pulumi.ComponentResource):
         self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("GpuSupport"), name, None, opts)
+        after = depends_on_of(opts)
         ns = namespace(
             NAMESPACE,
             parent=self,
@@ -110,5 +112,8 @@ class GpuSupport(pulumi.ComponentResource):
             release_name="dcgm-exporter",
             values={**on_gpus, "serviceMonitor": {"enabled": args.service_monitor}},
             parent=self,
+            # A ServiceMonitor needs the Prometheus Operator's CRDs: wait for what the
+            # program names (the operator's release).
+            depends_on=after,
         )
         self.register_outputs({})

@@ -425,3 +425,50 @@ def test_karpenter_pool_rules_name_their_keys() -> None:
     graviton = ["m7g.xlarge", "m6g.xlarge", "c7g.xlarge"]
     arm = rejection(with_node_group(raw_for("dev"), "spot", instanceTypes=graviton))
     assert "mlplatform:nodeGroups.spot.instanceTypes: 'm7g.xlarge' is an Arm (Graviton)" in arm
+
+
+def test_the_alert_webhook_url_must_be_a_secret_and_is_never_quoted() -> None:
+    url = "https://hooks.example.org/T000/s3cr3t"
+    message = rejection({**raw_for("prod"), "alertWebhookUrl": url})
+    assert (
+        "mlplatform:alertWebhookUrl: must be a secret; set it with `pulumi config set --secret"
+        in (message)
+    )
+    assert "s3cr3t" not in message
+    settings = parse_settings(
+        {**raw_for("prod"), "alertWebhookUrl": url}, secret=("alertWebhookUrl",)
+    )
+    assert settings.alert_webhook_url == url and "s3cr3t" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("sloAvailabilityPercent", "nines", "'nines' is not a percentage like 99.9"),
+        ("sloAvailabilityPercent", "100", "100.0 must be between 0 and 100"),
+        ("sloErrorRatePercent", "0", "0.0 must be between 0 and 100"),
+        ("prometheusRetentionSize", "500GB", "'500GB' must stay below the 200 GiB volume"),
+        ("jaegerStorage", "cassandra", "'cassandra' must be 'memory' or 'badger'"),
+    ],
+)
+def test_observability_values_are_checked_under_their_keys(
+    key: str, value: str, expected: str
+) -> None:
+    assert f"mlplatform:{key}: {expected}" in rejection({**raw_for("prod"), key: value})
+
+
+def test_the_slo_targets_reach_the_settings() -> None:
+    prod = parse_settings(raw_for("prod"))
+    assert (
+        prod.slo_availability_percent,
+        prod.slo_latency_p95_ms,
+        prod.slo_error_rate_percent,
+    ) == (
+        99.9,
+        100,
+        0.1,
+    )
+    assert (prod.jaeger_storage, parse_settings(raw_for("dev")).jaeger_storage) == (
+        "badger",
+        "memory",
+    )

@@ -89,6 +89,39 @@ def test_prod_plans_clean_from_the_command_line() -> None:
     assert isinstance(document["elapsed_s"], float) and document["elapsed_s"] > 0
     assert all(r["protect"] for r in of_type(document, "aws:eks/cluster:Cluster"))
     assert_foundation_fixes(document, prod=True)
+    assert_observability(document)
+
+
+def assert_observability(document: dict[str, Any]) -> None:
+    """The observability stack as the prod plan must show it."""
+    releases = {
+        r["inputs"]["name"]: r["inputs"] for r in of_type(document, "kubernetes:helm.sh/v3:Release")
+    }
+    versions = {
+        name: releases[name]["version"]
+        for name in ("kube-prometheus-stack", "otel-collector", "jaeger")
+    }
+    assert versions == {
+        "kube-prometheus-stack": "88.5.3",
+        "otel-collector": "0.170.0",
+        "jaeger": "4.11.1",
+    }
+    grafana = releases["kube-prometheus-stack"]["values"]["grafana"]
+    assert grafana["admin"]["existingSecret"] == "grafana-admin" and "adminPassword" not in grafana
+    secrets = {
+        s["inputs"]["metadata"]["name"]: s for s in of_type(document, "kubernetes:core/v1:Secret")
+    }
+    assert secrets["grafana-admin"]["inputs"]["stringData"] == MASK
+    maps = {
+        c["inputs"]["metadata"]["name"]: c
+        for c in of_type(document, "kubernetes:core/v1:ConfigMap")
+    }
+    assert maps["inference-dashboard"]["inputs"]["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    (rule,) = of_type(document, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    alerts = [r for g in rule["inputs"]["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    for alert in alerts:
+        runbook = alert["annotations"]["runbook_url"].rsplit("/", 1)[-1]
+        assert (ROOT / "docs" / "runbooks" / runbook).is_file(), alert["alert"]
 
 
 def assert_foundation_fixes(document: dict[str, Any], *, prod: bool) -> None:

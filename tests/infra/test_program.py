@@ -229,3 +229,15 @@ def test_karpenter_pools_get_no_managed_node_group(stack_run) -> None:
         p.inputs["metadata"]["name"] for p in run.by_type("kubernetes:karpenter.sh/v1:NodePool")
     }
     assert pools == {"gpu", "spot"}
+
+
+def test_observability_runs_after_the_add_ons_and_the_gpu_exporter_after_the_operator(
+    prod_run: ProgramRun,
+) -> None:
+    named = {r.inputs["name"]: r for r in prod_run.by_type("kubernetes:helm.sh/v3:Release")}
+    addons = _addons(prod_run)
+    assert addons["coredns"].urn in named["kube-prometheus-stack"].dependencies
+    assert named["kube-prometheus-stack"].urn in named["dcgm-exporter"].dependencies
+    assert named["dcgm-exporter"].inputs["values"]["serviceMonitor"] == {"enabled": True}
+    assert "grafanaAdminPassword" in prod_run.secret_outputs
+    assert prod_run.outputs["otlpEndpoint"].endswith(".observability.svc:4318")
