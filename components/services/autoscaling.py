@@ -353,13 +353,15 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             parent=self,
         )
+        # The cluster is named by a plain string, so nothing orders the entry after it:
+        # it waits for what the program names (the cluster's add-ons), like the release.
         node_access = aws.eks.AccessEntry(
             f"{name}-node",
             cluster_name=cluster,
             principal_arn=node_role.arn,
             type="EC2_LINUX",
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on_of(opts)),
         )
         controller = ServiceAccountRole(
             f"{name}-controller",

@@ -247,6 +247,8 @@ def test_the_release_waits_for_what_the_component_depends_on() -> None:
     coredns = one(run, "aws:eks/addon:Addon")
     release = _named(run, "kubernetes:helm.sh/v3:Release", "kp")
     assert coredns.urn in release.dependencies
+    # The node access entry names the cluster by a plain string: it must wait too.
+    assert coredns.urn in one(run, "aws:eks/accessEntry:AccessEntry").dependencies
 
 
 def test_bottlerocket_pools_use_the_bottlerocket_alias_and_data_volume() -> None:
