@@ -8,12 +8,14 @@ STACK  ?= dev
 
 .PHONY: tools setup test lint typecheck unit plan plan-json plan-graph demo bench lock clean
 
-# Installs the project (editable, so `components` imports when Pulumi runs infra/)
-# with the serving extra and the test tools, all pinned in pyproject.toml.
+# Installs the project (editable, so `components` imports when Pulumi runs infra/) with
+# the serving extra and the test tools, all pinned in pyproject.toml, compiled to
+# bytecode up front: otherwise, with PYTHONDONTWRITEBYTECODE set, every process compiles
+# pulumi_aws' modules again (an offline plan of prod took 8.7 s instead of 3.4 s).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==0.13.8
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/pyright --version
 	touch $(STAMP)
 
