@@ -51,6 +51,9 @@ V2_DTYPES: dict[str, np.dtype[Any]] = {
     }.items()
 }
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: Dimensions of a V2 input tensor at most: [N], [N, 1] or [N, C].
+MAX_RANK = 2
+_NOT_SCALAR = "each row must hold one scalar value, not a list"
 
 
 class ProtocolError(ValueError):
@@ -116,18 +119,36 @@ def _check_int_range(what: str, arr: np.ndarray, dtype: np.dtype[Any]) -> None:
         )
 
 
-def _has_bool(values: list[Any]) -> bool:
-    """True if a (nested) JSON list holds a boolean; C-speed for flat lists of numbers."""
-    kinds = set(map(type, values))
-    if bool in kinds:
-        return True
-    return list in kinds and any(_has_bool(v) for v in values if type(v) is list)
+def _scan(what: str, values: list[Any], max_depth: int, too_deep: str) -> bool:
+    """True if a (nested) JSON list holds a boolean; refuse nesting deeper than ``max_depth``.
+
+    Iterative, so data nested up to orjson's own 1024 levels cannot exhaust the
+    recursion limit (a ``RecursionError`` there was a 500 with a 142 KB traceback per
+    request); each list is visited once and the check per list runs at C speed.
+    """
+    has_bool = False
+    stack = [(values, 1)]
+    while stack:
+        current, depth = stack.pop()
+        kinds = set(map(type, current))
+        has_bool = has_bool or bool in kinds
+        if list in kinds:
+            if depth >= max_depth:
+                raise ProtocolError(f"{what}: {too_deep}")
+            stack.extend((v, depth + 1) for v in current if type(v) is list)
+    return has_bool
 
 
-def _as_dtype(what: str, values: Any, dtype: np.dtype[Any], label: str) -> np.ndarray:
-    """Convert JSON ``values`` to ``dtype``, refusing anything lossy or of the wrong kind."""
+def _as_dtype(
+    what: str, values: Any, dtype: np.dtype[Any], label: str, *, max_depth: int, too_deep: str
+) -> np.ndarray:
+    """Convert JSON ``values`` to ``dtype``, refusing anything lossy or of the wrong kind.
+
+    ``values`` may nest lists ``max_depth`` levels deep at most (``too_deep`` says why not).
+    """
     # numpy reads [1, true] as [1, 1]: a boolean among numbers must be refused first.
-    if dtype.kind in "iuf" and isinstance(values, list) and _has_bool(values):
+    has_bool = isinstance(values, list) and _scan(what, values, max_depth, too_deep)
+    if dtype.kind in "iuf" and has_bool:
         raise ProtocolError(f"{what}: {label} expects {_expected(dtype)}, got booleans")
     try:
         raw = np.asarray(values)
@@ -189,12 +210,11 @@ def _json_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     naming the column, so they never reach a batch.
     """
     what = f"column {spec.name!r}"
-    if spec.dtype.kind in "bifu":
-        arr = _as_dtype(what, values, spec.dtype, f"type {spec.type}")
-    else:
-        arr = _as_dtype(what, values, np.dtype(object), spec.type)
+    dtype = spec.dtype if spec.dtype.kind in "bifu" else np.dtype(object)
+    label = f"type {spec.type}" if spec.dtype.kind in "bifu" else spec.type
+    arr = _as_dtype(what, values, dtype, label, max_depth=1, too_deep=_NOT_SCALAR)
     if arr.ndim != 1:
-        raise ProtocolError(f"{what}: each row must hold one scalar value, not a list")
+        raise ProtocolError(f"{what}: {_NOT_SCALAR}")
     return arr if spec.dtype.kind in "bifu" else _column_from_strings(what, arr, spec)
 
 
@@ -247,6 +267,11 @@ def _assemble(
 
 # ---------------------------------------------------------------- V2 requests
 def _shape_of(what: str, shape: Any) -> list[int]:
+    # Checked first: a long shape's product is a huge integer, costly to compute.
+    if isinstance(shape, list) and len(shape) > MAX_RANK:
+        raise ProtocolError(
+            f"{what}: 'shape' has {len(shape)} dimensions; inputs are [N], [N, 1] or [N, C] tensors"
+        )
     if (
         not isinstance(shape, list)
         or not shape
@@ -267,7 +292,7 @@ def _decode_tensor(index: int, tensor: Any) -> tuple[str, str, np.ndarray]:
         if key not in tensor:
             raise ProtocolError(f"{what}: missing field {key!r}")
     datatype = tensor["datatype"]
-    if datatype not in V2_DTYPES:
+    if not isinstance(datatype, str) or datatype not in V2_DTYPES:
         raise ProtocolError(f"{what}: datatype {datatype!r} is not one of {', '.join(V2_DTYPES)}")
     shape = _shape_of(what, tensor["shape"])
     if shape[0] == 0 or 0 in shape:
@@ -275,7 +300,14 @@ def _decode_tensor(index: int, tensor: Any) -> tuple[str, str, np.ndarray]:
     data = tensor["data"]
     if not isinstance(data, list):
         raise ProtocolError(f"{what}: 'data' must be a list (flat or nested row-major)")
-    arr = _as_dtype(what, data, V2_DTYPES[datatype], f"datatype {datatype}")
+    arr = _as_dtype(
+        what,
+        data,
+        V2_DTYPES[datatype],
+        f"datatype {datatype}",
+        max_depth=MAX_RANK,
+        too_deep=f"'data' is nested more than {MAX_RANK} levels deep (row-major rows of values)",
+    )
     needed = math.prod(shape)  # Python ints: a huge shape cannot wrap around
     if arr.size != needed:
         raise ProtocolError(f"{what}: shape {shape} needs {needed} values, data has {arr.size}")

@@ -7,6 +7,7 @@ bounded loop. Their logs go to files, never to a pipe that could fill up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +76,24 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_since(self, offset: int) -> str:
+        """The log written after ``offset`` bytes (take ``log_path.stat().st_size`` first)."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, in MiB (from /proc)."""
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(kb) / 1024
+
+    def open_fds(self) -> int:
+        """File descriptors the server process holds open (from /proc)."""
+        assert self.proc is not None
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -82,6 +102,23 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+async def probe_health(url: str, until: asyncio.Future[Any], interval_s: float = 0.02) -> float:
+    """Poll ``/v2/health/live`` and ``/ready`` until ``until`` is done; return the worst latency.
+
+    Every probe must answer 200 (a probe that fails or takes over 10 s fails the test).
+    """
+    worst = 0.0
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while not until.done():
+            for path in ("/v2/health/live", "/v2/health/ready"):
+                t0 = time.perf_counter()
+                r = await client.get(path)
+                worst = max(worst, time.perf_counter() - t0)
+                assert r.status_code == 200, (path, r.status_code, r.text)
+            await asyncio.sleep(interval_s)  # probe period, as a kubelet's would be
+    return worst
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -376,3 +377,63 @@ def test_mlflow_response_with_several_named_outputs() -> None:
     out = encode_mlflow_response(pred)["predictions"]
     assert set(out) == {"label", "score"}
     assert out["label"].tolist() == [1, -1] and out["score"].tolist() == [0.5, 0.25]
+
+
+def _nest(depth: int, leaf: Any = 1.0) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [3, 329, 1023])
+def test_deep_nesting_is_a_protocol_error_not_a_recursion_error(depth: int) -> None:
+    # Under orjson's own 1024 limit: such bodies parse, so the codecs must refuse them.
+    v2 = {"inputs": [tensor("input", "FP64", [1, 3], _nest(depth))]}
+    with pytest.raises(ProtocolError, match="input 'input': 'data' is nested more than 2 levels"):
+        decode_v2_request(v2, COLS)
+    for body in (
+        {"inputs": {"cpu_util": [_nest(depth)], "memory_util": [1.0], "network_mbps": [1.0]}},
+        {"dataframe_records": [{"cpu_util": _nest(depth), "memory_util": 1, "network_mbps": 1}]},
+    ):
+        with pytest.raises(ProtocolError, match="column 'cpu_util': each row must hold one scalar"):
+            decode_mlflow_request(body, COLS)
+    strings = {"dataframe_records": [{"s": _nest(depth, "x")}]}
+    with pytest.raises(ProtocolError, match="column 's': each row must hold one scalar"):
+        decode_mlflow_request(strings, (ColumnSpec("s", "string"),))
+
+
+def test_a_long_shape_is_refused_before_its_product_is_computed() -> None:
+    body = {"inputs": [tensor("input", "FP64", [10**18] * 100_000, [1.0])]}
+    with pytest.raises(ProtocolError, match="'shape' has 100000 dimensions"):
+        decode_v2_request(body, COLS)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=30,
+)
+names = st.sampled_from(["input", "cpu_util", "memory_util", "network_mbps", "x"])
+v2_tensors = st.fixed_dictionaries(
+    {"name": names | json_values, "shape": json_values | st.lists(st.integers(0, 4), max_size=3),
+     "datatype": st.sampled_from(["FP64", "FP32", "INT8", "BOOL", "BYTES", "X"]) | json_values,
+     "data": json_values},
+)  # fmt: skip
+mlflow_keys = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    json_values,
+    st.dictionaries(st.just("inputs"), st.lists(v2_tensors, max_size=3)),
+    st.dictionaries(mlflow_keys | st.text(max_size=3), json_values, max_size=2),
+)
+def test_any_json_value_decodes_or_is_a_protocol_error(
+    anything: Any, v2_body: dict[str, Any], mlflow_body: dict[str, Any]
+) -> None:
+    # The HTTP layer turns ProtocolError into a 400; any other exception would be a 500.
+    for decode in (decode_v2_request, decode_mlflow_request):
+        for body in (anything, v2_body, mlflow_body):
+            with contextlib.suppress(ProtocolError):
+                decode(body, COLS)
