@@ -35,14 +35,13 @@ from serving.batching import (
     OutputMismatch,
     QueueFull,
 )
+from serving.decoding import BodyCodec, BodyDecoder, decode_mlflow, decode_v2
 from serving.metrics import CONTENT_TYPE, UNKNOWN_MODEL, ServiceMetrics
 from serving.model import Model, PreparedItem
 from serving.protocol import (
     Decoded,
     Prediction,
     ProtocolError,
-    decode_mlflow_request,
-    decode_v2_request,
     encode_mlflow_response,
     encode_v2_response,
     model_metadata,
@@ -105,6 +104,8 @@ class ServiceState:
         if not models:
             raise ValueError("at least one model is required")
         self.models = {m.name: m for m in models}
+        self.output_names = {m.name: tuple(o.name for o in m.outputs) for m in models}
+        self.decoder = BodyDecoder()
         self.default = models[0].name
         self.settings = settings
         self.tracing = tracing
@@ -193,6 +194,7 @@ class ServiceState:
         # Answers are written after the batcher resolves them; wait for those too.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
+        self.decoder.close()
         log.info("drained", extra={"in_flight": self.in_flight})
 
     def model(self, name: str, version: str | None = None) -> Model:
@@ -349,13 +351,12 @@ async def _submit(
             watcher.cancel()
 
 
-Codec = Callable[[Any, Model], Decoded]
 Encoder = Callable[[Model, Decoded, Prediction], Any]
 
 
 async def _predict(
     state: ServiceState, request: Incoming, model_name: str, version: str | None,
-    endpoint: str, decode: Codec, encode: Encoder,
+    endpoint: str, decode: BodyCodec, encode: Encoder,
 ) -> Response:  # fmt: skip
     started = time.perf_counter()
     label, status, rows, trace_id = UNKNOWN_MODEL, 500, 0, None
@@ -374,11 +375,9 @@ async def _predict(
             )
         _check_content_type(request)
         body = await read_body(request, state.settings.max_body_bytes)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise HttpError(400, f"malformed JSON body: {exc}") from None
-        decoded = decode(parsed, model)
+        decoded = await state.decoder.decode(
+            decode, body, model.inputs, state.output_names[model.name]
+        )
         rows = decoded.rows
         deadline = time.monotonic() + _timeout_s(request, state.settings.request_timeout_ms)
         attrs = {"model": model.name, "endpoint": endpoint}
@@ -424,18 +423,10 @@ async def _predict(
             )  # fmt: skip
 
 
-def _v2_decode(body: Any, model: Model) -> Decoded:
-    return decode_v2_request(body, model.inputs, [o.name for o in model.outputs])
-
-
 def _v2_encode(model: Model, decoded: Decoded, prediction: Prediction) -> Any:
     return encode_v2_response(
         model.name, model.version, decoded.request_id, prediction, decoded.outputs
     )
-
-
-def _mlflow_decode(body: Any, model: Model) -> Decoded:
-    return decode_mlflow_request(body, model.inputs)
 
 
 def _mlflow_encode(model: Model, decoded: Decoded, prediction: Prediction) -> Any:
@@ -511,12 +502,12 @@ class InferFrontDoor:
             if path == "/invocations":
                 response = await _predict(
                     service, _RawRequest(scope, receive), service.default, None, "invocations",
-                    _mlflow_decode, _mlflow_encode,
+                    decode_mlflow, _mlflow_encode,
                 )  # fmt: skip
             elif (route := _infer_route(path)) is not None:
                 response = await _predict(
                     service, _RawRequest(scope, receive), route[0], route[1], "v2_infer",
-                    _v2_decode, _v2_encode,
+                    decode_v2, _v2_encode,
                 )  # fmt: skip
             else:
                 response = None
@@ -583,11 +574,11 @@ def create_app(
     async def infer(request: Request) -> Response:
         p = request.path_params
         return await _predict(state, request, p["name"], p.get("version"), "v2_infer",
-                              _v2_decode, _v2_encode)  # fmt: skip
+                              decode_v2, _v2_encode)  # fmt: skip
 
     async def invocations(request: Request) -> Response:
         return await _predict(state, request, state.default, None, "invocations",
-                              _mlflow_decode, _mlflow_encode)  # fmt: skip
+                              decode_mlflow, _mlflow_encode)  # fmt: skip
 
     async def metrics(_: Request) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,12 @@ V2_DTYPES: dict[str, np.dtype[Any]] = {
     }.items()
 }
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: Names a request may give per field (tensors, outputs, columns, record keys), as a
+#: multiple of what the model's signature has: room to name an extra or repeated one
+#: in the error, while 40,000 names (24 s of checks once) are refused before any work.
+NAMES_PER_FIELD = 2
+#: Outputs a V2 request may select when the model lists none (it always lists one here).
+MAX_UNLISTED_OUTPUTS = 8
 #: Dimensions of a V2 input tensor at most: [N], [N, 1] or [N, C].
 MAX_RANK = 2
 _NOT_SCALAR = "each row must hold one scalar value, not a list"
@@ -329,6 +335,11 @@ def decode_v2_request(
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise ProtocolError("'inputs' must be a non-empty list of tensors")
+    if len(inputs) > NAMES_PER_FIELD * len(columns):
+        raise ProtocolError(
+            f"'inputs' has {len(inputs)} tensors; at most {NAMES_PER_FIELD * len(columns)} "
+            f"are accepted (the model takes {', '.join(c.name for c in columns)})"
+        )
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise ProtocolError("'id' must be a string")
@@ -336,10 +347,7 @@ def decode_v2_request(
         raise ProtocolError("'parameters' must be an object")
     wanted = _requested_outputs(body.get("outputs"), output_names)
     tensors = [_decode_tensor(i, t) for i, t in enumerate(inputs)]
-    names = [t[0] for t in tensors]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ProtocolError(f"input {sorted(dupes)[0]!r} is given more than once")
+    _refuse_repeats((t[0] for t in tensors), "input {!r} is given more than once")
 
     by_name = {c.name: c for c in columns}
     if (
@@ -378,18 +386,30 @@ def decode_v2_request(
     return Decoded(_assemble(given, columns, rows, "input"), rows, request_id, wanted)
 
 
+def _refuse_repeats(names: Iterable[str], message: str) -> None:
+    """Raise ``ProtocolError(message.format(name))`` for the first name seen twice (linear)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ProtocolError(message.format(name))
+        seen.add(name)
+
+
 def _requested_outputs(raw: Any, output_names: Sequence[str]) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw
-    ):
+    if not isinstance(raw, list):
+        raise ProtocolError("'outputs' must be a list of objects with a 'name'")
+    # Each output at most once: more entries than the model has outputs cannot be valid.
+    limit = NAMES_PER_FIELD * (len(output_names) or MAX_UNLISTED_OUTPUTS)
+    if len(raw) > limit:
+        raise ProtocolError(f"'outputs' names {len(raw)} outputs; at most {limit} are accepted")
+    if not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw):
         raise ProtocolError("'outputs' must be a list of objects with a 'name'")
     names = tuple(o["name"] for o in raw)
-    if len(set(names)) != len(names):
-        dupe = next(n for n in names if names.count(n) > 1)
-        raise ProtocolError(f"output {dupe!r} is requested more than once")
-    unknown = [n for n in names if output_names and n not in output_names]
+    _refuse_repeats(names, "output {!r} is requested more than once")
+    known = set(output_names)
+    unknown = [n for n in names if known and n not in known]
     if unknown:
         raise ProtocolError(
             f"unknown output {unknown[0]!r}; the model has: {', '.join(output_names)}"
@@ -454,14 +474,25 @@ def _records_to_columns(records: list[Any], where: str) -> dict[str, list[Any]]:
     if not all(isinstance(r, dict) for r in records):
         raise ProtocolError(f"'{where}' must be a list of objects (column -> value)")
     keys = list(records[0])
+    key_set = set(keys)
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for i, record in enumerate(records):
-        if set(record) != set(keys):
-            diff = sorted(set(keys) ^ set(record))
+        if len(record) != len(keys) or record.keys() != key_set:
+            diff = sorted(key_set ^ set(record))
             raise ProtocolError(f"'{where}' record {i} differs from record 0 in field {diff[0]!r}")
         for k in keys:
             out[k].append(record[k])
     return out
+
+
+def _check_column_count(where: str, count: int, columns: Sequence[ColumnSpec]) -> None:
+    # A request naming more columns than the signature has cannot be valid: refuse it
+    # before any per-name work (40,000 names once took 24 s of quadratic checks).
+    if count > NAMES_PER_FIELD * len(columns):
+        raise ProtocolError(
+            f"'{where}' names {count} columns; at most {NAMES_PER_FIELD * len(columns)} are "
+            f"accepted (the model has {', '.join(c.name for c in columns)})"
+        )
 
 
 def decode_mlflow_request(body: Any, columns: Sequence[ColumnSpec]) -> Decoded:
@@ -491,17 +522,20 @@ def decode_mlflow_request(body: Any, columns: Sequence[ColumnSpec]) -> Decoded:
         if not isinstance(payload, dict) or "data" not in payload:
             raise ProtocolError("'dataframe_split' must be an object with 'columns' and 'data'")
         cols = payload.get("columns", names)
-        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+        if not isinstance(cols, list):
             raise ProtocolError("'dataframe_split.columns' must be a list of column names")
-        if len(set(cols)) != len(cols):
-            dupe = next(c for c in cols if cols.count(c) > 1)
-            raise ProtocolError(f"'dataframe_split.columns' names column {dupe!r} more than once")
+        _check_column_count("dataframe_split.columns", len(cols), columns)
+        if not all(isinstance(c, str) for c in cols):
+            raise ProtocolError("'dataframe_split.columns' must be a list of column names")
+        _refuse_repeats(cols, "'dataframe_split.columns' names column {!r} more than once")
         raw = _rows_to_columns(payload["data"], cols, "dataframe_split.data")
     elif isinstance(payload, dict):  # instances / inputs as {column: [values]}
+        _check_column_count(key, len(payload), columns)
         raw = {k: v if isinstance(v, list) else [v] for k, v in payload.items()}
     elif not isinstance(payload, list) or not payload:
         raise ProtocolError(f"'{key}' must be a non-empty list")
     elif isinstance(payload[0], dict):
+        _check_column_count(f"{key}[0]", len(payload[0]), columns)
         raw = _records_to_columns(payload, key)
     else:
         raw = _rows_to_columns(payload, names, key)

@@ -153,6 +153,8 @@ SERVER_ARGS = {
     # One row per batch and a 4-deep queue: overflow is easy to provoke, and at SIGTERM
     # there is queued and in-flight work to drain. The shutdown test ends it.
     "limited": ["--max-queue", "4", "--max-batch-size", "1", "--drain-timeout-s", "15"],
+    # The default limits (an 8 MiB body), for hostile clients: large bodies, many names.
+    "hostile": [],
     # A model the registry does not have: the process must refuse to start, clearly.
     "broken": ["--model", "ghost=models:/ghost@champion"],
 }
@@ -187,6 +189,12 @@ def servers(
 def main_server(servers: dict[str, Server]) -> Server:
     servers["main"].wait_ready()
     return servers["main"]
+
+
+@pytest.fixture(scope="session")
+def hostile_server(servers: dict[str, Server]) -> Server:
+    servers["hostile"].wait_ready()
+    return servers["hostile"]
 
 
 @pytest.fixture

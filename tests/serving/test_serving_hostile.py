@@ -75,3 +75,52 @@ def test_deep_nesting_is_a_400_without_traceback_or_memory_growth(main_server: S
     assert "Traceback" not in text and "RecursionError" not in text
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert not [e for e in lines if e["level"] == "error" or "exception" in e]
+
+
+def _names(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+NAMES = 40_000
+ROW = [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]
+MANY_NAMES = [
+    ("/invocations", {"dataframe_split": {"columns": _names(NAMES), "data": [[1.0] * NAMES]}},
+     f"'dataframe_split.columns' names {NAMES} columns; at most 6 are accepted"),
+    ("/invocations", {"inputs": {n: [1.0] for n in _names(NAMES)}},
+     f"'inputs' names {NAMES} columns; at most 6"),
+    ("/invocations", {"dataframe_records": [{n: 1.0 for n in _names(NAMES)}]},
+     f"'dataframe_records[0]' names {NAMES} columns"),
+    ("/v2/models/anomaly/infer", {"inputs": ROW, "outputs": [{"name": n} for n in _names(NAMES)]},
+     f"'outputs' names {NAMES} outputs; at most 2 are accepted"),
+    ("/v2/models/anomaly/infer", {"inputs": [{**ROW[0], "name": n} for n in _names(NAMES)]},
+     f"'inputs' has {NAMES} tensors; at most 6 are accepted"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "message"), MANY_NAMES)
+def test_many_names_are_refused_naming_the_cap_while_probes_answer(
+    hostile_server: Server, path: str, body: dict[str, Any], message: str
+) -> None:
+    # Each body is 0.3-2 MB; before the fix the quadratic checks held the loop 24-36 s.
+    content = json.dumps(body).encode()
+    responses, worst = asyncio.run(_flood_while_probing(hostile_server, path, [content] * 3, 1))
+    for r in responses:
+        assert r.status_code == 400, r.text
+        assert message in r.json()["error"]
+    assert worst < PROBE_BOUND_S, f"a health probe took {worst:.3f}s"
+
+
+def test_large_bodies_are_decoded_off_the_event_loop(hostile_server: Server) -> None:
+    # ~7.5 MB of nested rows: 0.4 s to parse and 0.8 s to validate when done on the loop.
+    rows = [[41.0 + i % 13, 52.5, 120.0 + i % 7] for i in range(300_000)]
+    body = {"inputs": [{"name": "input", "shape": [len(rows), 3], "datatype": "FP64",
+                        "data": rows}]}  # fmt: skip
+    content = json.dumps(body).encode()
+    bad = json.dumps({**body, "id": 7}).encode()  # refused only after the whole body parsed
+    responses, worst = asyncio.run(
+        _flood_while_probing(hostile_server, "/v2/models/anomaly/infer", [bad, bad], 1)
+    )
+    assert [r.status_code for r in responses] == [400, 400]
+    assert responses[0].json() == {"error": "'id' must be a string"}
+    assert worst < PROBE_BOUND_S, f"a health probe took {worst:.3f}s"
+    assert len(content) > 4_000_000

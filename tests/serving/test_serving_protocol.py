@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from typing import Any
 
 import numpy as np
@@ -10,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serving.decoding import BodyDecoder, decode_mlflow, decode_v2
 from serving.protocol import (
     ColumnSpec,
+    Decoded,
     OutputSpec,
     Prediction,
     ProtocolError,
@@ -423,7 +427,7 @@ v2_tensors = st.fixed_dictionaries(
 mlflow_keys = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs"])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     json_values,
     st.dictionaries(st.just("inputs"), st.lists(v2_tensors, max_size=3)),
@@ -437,3 +441,40 @@ def test_any_json_value_decodes_or_is_a_protocol_error(
         for body in (anything, v2_body, mlflow_body):
             with contextlib.suppress(ProtocolError):
                 decode(body, COLS)
+
+
+def test_name_checks_are_linear_and_capped_at_twice_the_signature() -> None:
+    # 40,000 names took 24-36 s of quadratic checks; the cap refuses them before any work.
+    many = [f"c{i}" for i in range(40_000)]
+    split = {"dataframe_split": {"columns": many, "data": [[1.0] * len(many)]}}
+    with pytest.raises(ProtocolError, match="names 40000 columns; at most 6 are accepted"):
+        decode_mlflow_request(split, COLS)
+    outputs = {**per_column([[1.0, 2.0, 3.0]]), "outputs": [{"name": n} for n in many]}
+    with pytest.raises(ProtocolError, match="'outputs' names 40000 outputs; at most 2 are"):
+        decode_v2_request(outputs, COLS, ["y"])
+    wide = [ColumnSpec(f"c{i}", "double") for i in range(20_000)]
+    repeated = {"dataframe_split": {"columns": [*many[:20_000], "c0"], "data": [[1.0] * 20_001]}}
+    with pytest.raises(ProtocolError, match="names column 'c0' more than once"):
+        decode_mlflow_request(repeated, wide)  # within the cap: found in one pass
+
+
+def test_large_bodies_decode_in_a_worker_process_with_the_same_result() -> None:
+    body = json.dumps(per_column([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).encode()
+    decoder = BodyDecoder(inline_bytes=0)  # every body goes to the process
+
+    async def main() -> tuple[Decoded, str]:
+        decoded = await decoder.decode(decode_v2, body, COLS, ())
+        with pytest.raises(ProtocolError) as err:
+            await decoder.decode(decode_mlflow, b'{"instances": [', COLS, ())
+        return decoded, str(err.value)
+
+    try:
+        decoded, error = asyncio.run(main())
+        assert decoder._pool is not None  # it did not run inline
+    finally:
+        decoder.close()
+    inline = decode_v2(body, COLS, ())
+    assert decoded.rows == inline.rows == 2
+    for name in inline.columns:
+        np.testing.assert_array_equal(decoded.columns[name], inline.columns[name])
+    assert error.startswith("malformed JSON body")
