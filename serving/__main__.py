@@ -17,6 +17,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Generator, Sequence
 
 import uvicorn
 
+from serving.connections import ConnectionLimits, guarded_protocol
 from serving.settings import Settings, SettingsError, parse_settings
 from serving.tracing import configure_logging
 
@@ -74,6 +76,28 @@ async def _serve(server: _Server) -> None:
             loop.remove_signal_handler(signum)
 
 
+#: Descriptors kept beside the connections: refused ones lingering (up to as many
+#: again), the listener, log and model files, the decoding process's pipes.
+_FD_RESERVE = 256
+
+
+def _ensure_descriptors(max_connections: int) -> None:
+    """Raise the soft open-file limit so ``max_connections`` cannot exhaust descriptors.
+
+    Raises ``SettingsError`` if the hard limit is too low for ``--max-connections``.
+    """
+    needed = 2 * max_connections + _FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SettingsError(
+            f"--max-connections={max_connections} needs {needed} file descriptors, the "
+            f"process may open {hard} (ulimit -n); lower --max-connections or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def build_server(settings: Settings) -> _Server:
     """Load every model in ``settings`` and wrap the app in a uvicorn server (not started).
 
@@ -99,12 +123,18 @@ def build_server(settings: Settings) -> _Server:
     # collected as usual.
     gc.collect()
     gc.freeze()
+    limits = ConnectionLimits(
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout_s=settings.header_timeout_s,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -119,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the service; return the process exit status (see the module doc)."""
     try:
         settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except SettingsError as exc:
+        print(f"python -m serving: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _ensure_descriptors(settings.max_connections)
     except SettingsError as exc:
         print(f"python -m serving: error: {exc}", file=sys.stderr)
         return 2

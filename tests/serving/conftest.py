@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-READY_TIMEOUT_S = 120.0
+#: Generous: four servers import MLflow at once on two shared cores.
+READY_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -153,8 +154,16 @@ SERVER_ARGS = {
     # One row per batch and a 4-deep queue: overflow is easy to provoke, and at SIGTERM
     # there is queued and in-flight work to drain. The shutdown test ends it.
     "limited": ["--max-queue", "4", "--max-batch-size", "1", "--drain-timeout-s", "15"],
-    # The default limits (an 8 MiB body), for hostile clients: large bodies, many names.
-    "hostile": [],
+    # For hostile clients: the default 8 MiB body (large bodies, many names), tight
+    # connection limits (600 connections, 8 KiB heads sent within 1 s).
+    "hostile": [
+        "--max-connections",
+        "600",
+        "--max-header-bytes",
+        "8192",
+        "--header-timeout-s",
+        "1",
+    ],
     # A model the registry does not have: the process must refuse to start, clearly.
     "broken": ["--model", "ghost=models:/ghost@champion"],
 }

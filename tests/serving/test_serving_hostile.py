@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -124,3 +125,160 @@ def test_large_bodies_are_decoded_off_the_event_loop(hostile_server: Server) -> 
     assert responses[0].json() == {"error": "'id' must be a string"}
     assert worst < PROBE_BOUND_S, f"a health probe took {worst:.3f}s"
     assert len(content) > 4_000_000
+
+
+async def _exchange(port: int, data: bytes, timeout_s: float = 10.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout_s)
+    finally:
+        writer.close()
+
+
+def _answer(raw: bytes) -> tuple[int, dict[str, str], Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+GET_LIVE = b"GET /v2/health/live HTTP/1.1\r\nhost: t\r\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "head"),
+    [
+        ("32 KiB value", GET_LIVE + b"x-big: " + b"a" * 32768 + b"\r\n\r\n"),
+        ("100,000 headers", GET_LIVE + b"".join(b"x-%d: 1\r\n" % i for i in range(100_000))),
+        ("long URL", b"GET /v2/health/live?" + b"q" * 20_000 + b" HTTP/1.1\r\n\r\n"),
+    ],
+)
+def test_a_head_over_the_limit_is_a_431_json(
+    hostile_server: Server, case: str, head: bytes
+) -> None:
+    status, headers, body = _answer(asyncio.run(_exchange(hostile_server.port, head)))
+    assert status == 431, case
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    assert body == {"error": "request line and headers exceed the limit of 8192 bytes"}
+
+
+def test_unterminated_huge_headers_hold_no_memory(hostile_server: Server) -> None:
+    async def send_forever(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET_LIVE + b"x-big: ")
+        chunk = b"a" * 65536
+        try:
+            for _ in range(800):  # up to 50 MiB, as the reproduction sent
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the server answered and closed: stop sending
+        try:
+            return await asyncio.wait_for(reader.read(), 10)
+        except (ConnectionError, OSError):
+            return b""
+        finally:
+            writer.close()
+
+    async def main() -> tuple[list[bytes], float]:
+        work = asyncio.gather(*(send_forever(hostile_server.port) for _ in range(10)))
+        worst = await probe_health(hostile_server.url, work)
+        return await work, worst
+
+    rss_before = hostile_server.rss_mb()
+    answers, worst = asyncio.run(main())
+    # Before the limit: +529 MB held. Now each connection holds 8 KiB plus one read.
+    assert hostile_server.rss_mb() - rss_before < 30
+    assert worst < PROBE_BOUND_S
+    assert all(a == b"" or a.startswith(b"HTTP/1.1 431 ") for a in answers)
+    assert any(a.startswith(b"HTTP/1.1 431 ") for a in answers)
+
+
+def test_idle_connections_are_capped_closed_and_their_descriptors_freed(
+    hostile_server: Server,
+) -> None:
+    port = hostile_server.port
+
+    async def main() -> tuple[list[bytes], float, int]:
+        fds_before = hostile_server.open_fds()
+        t0 = asyncio.get_running_loop().time()
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(900)]
+        # 600 are held open, silent; the 300 beyond the cap are answered at once.
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(r.read(), 10) for r, _ in conns), return_exceptions=True
+        )
+        closed_after = asyncio.get_running_loop().time() - t0
+        for _, w in conns:
+            w.close()
+        for _ in range(100):  # bounded wait for the server to release its descriptors
+            if hostile_server.open_fds() <= fds_before + 2:
+                break
+            await asyncio.sleep(0.05)
+        return [a if isinstance(a, bytes) else b"" for a in answers], closed_after, fds_before
+
+    answers, closed_after, fds_before = asyncio.run(main())
+    refused = [a for a in answers if a]
+    assert len(refused) >= 300 - 5  # the cap (600) counts connections the test did not make
+    status, _, body = _answer(refused[0])
+    assert (status, body) == (503, {"error": "too many open connections (limit 600); retry later"})
+    assert len([a for a in answers if a == b""]) >= 590  # closed quietly at the head timeout
+    assert 0.9 < closed_after < 5.0  # --header-timeout-s 1, plus a generous margin
+    assert hostile_server.open_fds() <= fds_before + 2
+    assert httpx.get(f"{hostile_server.url}/v2/health/live", timeout=5).status_code == 200
+
+
+def test_slowloris_below_the_cap_does_not_affect_a_normal_client(hostile_server: Server) -> None:
+    port = hostile_server.port
+
+    async def main() -> float:
+        conns = []
+        for _ in range(500):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"POST /invocations HTTP/1.1\r\nhost: t\r\n")  # and never the rest
+            conns.append((r, w))
+        done = asyncio.get_running_loop().create_future()
+        try:
+            probe = asyncio.ensure_future(probe_health(hostile_server.url, done))
+            async with httpx.AsyncClient(base_url=hostile_server.url, timeout=10) as client:
+                for _ in range(20):
+                    r = await client.post("/v2/models/anomaly/infer", json={"inputs": ROW})
+                    assert r.status_code == 200, r.text
+            done.set_result(None)
+            worst = await probe
+            # The slow heads are answered 408 at the head timeout.
+            answers = await asyncio.gather(*(asyncio.wait_for(r.read(), 10) for r, _ in conns))
+        finally:
+            for _, w in conns:
+                w.close()
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers)
+        return worst
+
+    assert asyncio.run(main()) < PROBE_BOUND_S
+
+
+def test_framing_errors_are_answered_as_json(hostile_server: Server) -> None:
+    cases = [
+        b"POST /invocations HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n{}",
+        b"POST /invocations HTTP/1.1\r\ncontent-length: -1\r\n\r\n",
+        b"POST /invocations HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"BREW /v2 HTTP/1.1\r\n\r\n",
+    ]
+    for raw in cases:
+        status, headers, body = _answer(asyncio.run(_exchange(hostile_server.port, raw)))
+        assert status == 400 and headers["content-type"] == "application/json", raw
+        assert body["error"].startswith("invalid HTTP request: "), body
+
+
+def test_pipelined_requests_are_answered_in_order(main_server: Server) -> None:
+    requests = b"".join(
+        b"POST /v2/models/anomaly/infer HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n%s"
+        % (len(b), b)
+        for b in (json.dumps({"id": str(i), "inputs": ROW}).encode() for i in range(5))
+    )
+    raw = asyncio.run(_exchange(main_server.port, requests + b"GET /ping HTTP/1.1\r\n"
+                                b"connection: close\r\n\r\n"))  # fmt: skip
+    assert raw.count(b"HTTP/1.1 200 ") == 6
+    assert re.findall(rb'"id":"(\d)"', raw) == [b"0", b"1", b"2", b"3", b"4"]
