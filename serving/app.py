@@ -15,15 +15,14 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.batching import (
     Batcher,
@@ -36,6 +35,8 @@ from serving.batching import (
     QueueFull,
 )
 from serving.decoding import BodyCodec, BodyDecoder, decode_mlflow, decode_v2
+from serving.errors import HttpError, error_response, json_response
+from serving.incoming import Incoming, check_content_type, read_body, timeout_s
 from serving.metrics import CONTENT_TYPE, UNKNOWN_MODEL, ServiceMetrics
 from serving.model import Model, PreparedItem
 from serving.protocol import (
@@ -51,35 +52,14 @@ from serving.settings import Settings
 from serving.tracing import Tracing, trace_id_of
 
 log = logging.getLogger("serving")
-TIMEOUT_HEADER = "x-request-timeout-ms"
-MAX_TIMEOUT_MS = 600_000
 #: Present on requests using the V2 binary tensor extension, which is not implemented.
 BINARY_HEADER = "inference-header-content-length"
 #: Liveness fails once a batch has run this many default request timeouts.
 LIVENESS_TIMEOUTS = 2
+#: Added to every answer during a drain, so that no client reuses the connection.
+CLOSE = (b"connection", b"close")
 #: Status recorded (log and metrics only, never sent) when the client went away: nginx's code.
 CLIENT_CLOSED = 499
-
-
-class HttpError(Exception):
-    """An error answer: status, client-safe message and extra headers."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Serialise ``body`` with orjson (numpy arrays included) into a JSON response."""
-    content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-    return Response(content, status_code=status, headers=headers, media_type="application/json")
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """Return ``{"error": message}`` with ``status``."""
-    return json_response({"error": message}, status, headers)
 
 
 class _NoAnswer(Response):
@@ -132,6 +112,9 @@ class ServiceState:
         self._idle = asyncio.Event()
         self._idle.set()
         self._drain_task: asyncio.Task[None] | None = None
+        # Requests reading their body, and those of them the drain cut short.
+        self._reading: set[asyncio.Task[Any]] = set()
+        self._cut: set[asyncio.Task[Any]] = set()
 
     def _handler(self, model: Model) -> Callable[[Sequence[PreparedItem]], list[Prediction]]:
         tracing = self.tracing
@@ -163,6 +146,31 @@ class ServiceState:
                 return f"model {name!r} predict has run {now - since:.1f}s (limit {limit:g}s)"
         return None
 
+    async def read_body(self, request: Incoming, deadline: float) -> bytes:
+        """Read ``request``'s body within the settings' limits and ``deadline``.
+
+        Raises ``read_body``'s ``HttpError`` (408, 413, 504), or 503 ``draining`` if a
+        drain starts meanwhile: a body still streaming in never holds the drain.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading.add(task)
+        try:
+            return await read_body(
+                request,
+                self.settings.max_body_bytes,
+                stall_timeout_s=self.settings.body_timeout_s,
+                deadline=deadline,
+            )
+        except asyncio.CancelledError:
+            if task not in self._cut:
+                raise
+            self._cut.discard(task)
+            task.uncancel()
+            raise HttpError(503, "draining") from None
+        finally:
+            self._reading.discard(task)
+
     async def start(self) -> None:
         """Start every batcher (from the running loop)."""
         for batcher in self.batchers.values():
@@ -185,6 +193,9 @@ class ServiceState:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         log.info("draining", extra={"timeout_s": timeout, "in_flight": self.in_flight})
+        for task in self._reading:  # answered 503 at once (see read_body)
+            self._cut.add(task)
+            task.cancel()
         results = await asyncio.gather(
             *(b.drain(timeout) for b in self.batchers.values()), return_exceptions=True
         )
@@ -213,72 +224,6 @@ class ServiceState:
 
 def _rows_of(item: PreparedItem) -> int:
     return item.rows
-
-
-class Incoming(Protocol):
-    """What the predict path needs of a request: its headers and its body stream.
-
-    Starlette's ``Request`` has both; so does ``_RawRequest``, the front door's
-    lighter stand-in for the infer routes.
-    """
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    @property
-    def receive(self) -> Receive: ...
-
-    def stream(self) -> AsyncIterator[bytes]: ...
-
-
-def _is_digits(raw: str) -> bool:
-    # str.isdigit alone accepts "¹" or "٣", which int() then refuses or reads differently.
-    return raw.isascii() and raw.isdigit()
-
-
-async def read_body(request: Incoming, limit: int) -> bytes:
-    """Read the request body, refusing with 413 as soon as it exceeds ``limit`` bytes.
-
-    Raises ``HttpError`` 400 if Content-Length is not a decimal integer, 413 if it or
-    the streamed body exceeds ``limit``; ``ClientDisconnect`` if the client goes away.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        declared = declared.strip()
-        if not _is_digits(declared):
-            raise HttpError(400, "header Content-Length must be a non-negative decimal integer")
-        # More digits than any limit has: too large, without converting a huge string.
-        if len(declared) > 18 or int(declared) > limit:
-            raise HttpError(413, f"request body of {declared} bytes exceeds the limit of {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _check_content_type(request: Incoming) -> None:
-    raw = request.headers.get("content-type")
-    if raw is None:
-        return  # lenient: a body without a declared type is tried as JSON
-    media = raw.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise HttpError(415, f"Content-Type {media!r} is not supported; use application/json")
-
-
-def _timeout_s(request: Incoming, default_ms: int) -> float:
-    raw = request.headers.get(TIMEOUT_HEADER)
-    if raw is None:
-        return default_ms / 1000.0
-    raw = raw.strip()
-    if not _is_digits(raw) or len(raw) > 7 or not 1 <= int(raw) <= MAX_TIMEOUT_MS:
-        raise HttpError(
-            400, f"header X-Request-Timeout-Ms must be an integer in 1..{MAX_TIMEOUT_MS}"
-        )
-    return int(raw) / 1000.0
 
 
 def _prediction_error(model: Model, exc: Exception) -> HttpError:
@@ -373,13 +318,14 @@ async def _predict(
                 400,
                 "binary tensor extension is not supported; send JSON tensors (binary_data=False)",
             )
-        _check_content_type(request)
-        body = await read_body(request, state.settings.max_body_bytes)
+        check_content_type(request)
+        # The deadline covers reading the body: it starts once the head is in.
+        deadline = time.monotonic() + timeout_s(request, state.settings.request_timeout_ms)
+        body = await state.read_body(request, deadline)
         decoded = await state.decoder.decode(
             decode, body, model.inputs, state.output_names[model.name]
         )
         rows = decoded.rows
-        deadline = time.monotonic() + _timeout_s(request, state.settings.request_timeout_ms)
         attrs = {"model": model.name, "endpoint": endpoint}
         with state.tracing.request_span(endpoint, request.headers, attrs) as span:
             trace_id = trace_id_of(span)
@@ -514,12 +460,30 @@ class InferFrontDoor:
             if response is NO_ANSWER:
                 return
             if response is not None:
+                headers = response.raw_headers
+                if service.draining:
+                    headers = [*headers, CLOSE]
                 start = {"type": "http.response.start", "status": response.status_code,
-                         "headers": response.raw_headers}  # fmt: skip
+                         "headers": headers}  # fmt: skip
                 await send(start)
                 await send({"type": "http.response.body", "body": response.body})
                 return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, self._closing_when_draining(send))
+
+    def _closing_when_draining(self, send: Send) -> Send:
+        """Wrap ``send`` so that an answer started during a drain closes its connection.
+
+        Without it, keep-alive clients sent one more request on a connection that the
+        shutdown then closed, and got a reset instead of an answer.
+        """
+        service = self._service
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and service.draining:
+                message = {**message, "headers": [*message.get("headers", ()), CLOSE]}
+            await send(message)
+
+        return closing
 
 
 def create_app(

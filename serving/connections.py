@@ -13,7 +13,8 @@ class given to uvicorn (``Config(http=...)``), which adds:
 - a head timeout, from the connection's start or from its previous answer until its
   request head is complete: 408 if part of a head came, a quiet close if nothing did;
 - a cap on open connections: beyond it a new connection is answered 503 and closed;
-- parser (framing) errors answered as JSON 400 with the parser's reason.
+- parser (framing) errors answered as JSON 400 with the parser's reason;
+- at shutdown, a request whose head is arriving still gets its answer.
 
 Refusals are answered in the service's JSON error shape with ``Connection: close``
 and logged as rate-limited warnings. uvicorn's protocol internals are used here and
@@ -149,6 +150,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Answer a framing error as JSON (uvicorn's own answer is text/plain)."""
         self._refuse(400, f"invalid HTTP request: {msg}")
+
+    def shutdown(self) -> None:
+        """At server shutdown, let a request whose head is arriving get its answer first.
+
+        The app answers it 503 ``draining`` with ``Connection: close``; the head timeout
+        bounds the wait. Any other connection is handled as uvicorn does.
+        """
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self._awaiting_head and self._head_bytes and not self._refused:
+            return
+        super().shutdown()
 
     # --- parser callbacks ---
 

@@ -61,6 +61,8 @@ class Settings:
     """Request line plus headers at most, 1 KiB..1 MiB; 431 above it."""
     header_timeout_s: float = 10.0
     """Time to send a complete request head (from connect or the previous answer), 0.1..600 s."""
+    body_timeout_s: float = 10.0
+    """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
     log_level: str = "info"
     """One of debug, info, warning, error."""
     access_log: bool = True
@@ -164,6 +166,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "header_timeout_s",
         _float_in(0.1, 600.0),
         "time to send a complete request head (default 10)",
+    ),
+    (
+        "--body-timeout-s",
+        "body_timeout_s",
+        _float_in(0.1, 600.0),
+        "longest wait for the next part of a request body (default 10)",
     ),
     ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
     (

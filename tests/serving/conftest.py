@@ -155,14 +155,10 @@ SERVER_ARGS = {
     # there is queued and in-flight work to drain. The shutdown test ends it.
     "limited": ["--max-queue", "4", "--max-batch-size", "1", "--drain-timeout-s", "15"],
     # For hostile clients: the default 8 MiB body (large bodies, many names), tight
-    # connection limits (600 connections, 8 KiB heads sent within 1 s).
+    # connection limits (600 connections, 8 KiB heads sent within 1 s, bodies stalling 1 s).
     "hostile": [
-        "--max-connections",
-        "600",
-        "--max-header-bytes",
-        "8192",
-        "--header-timeout-s",
-        "1",
+        *("--max-connections", "600", "--max-header-bytes", "8192"),
+        *("--header-timeout-s", "1", "--body-timeout-s", "1"),
     ],
     # A model the registry does not have: the process must refuse to start, clearly.
     "broken": ["--model", "ghost=models:/ghost@champion"],

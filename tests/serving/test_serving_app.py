@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -259,3 +260,62 @@ def test_invocations_with_several_named_outputs() -> None:
         r = c.post("/invocations", json={"dataframe_split": split})
     assert r.status_code == 200, r.text
     assert r.json() == {"predictions": {"sum": [3.5, 7.0], "twice": [3.0, 6.0]}}
+
+
+class _Trickle:
+    """A request body that sends ``parts`` then stalls (until the test ends)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.headers: dict[str, str] = {}
+        self.parts = parts
+        self.stalled = asyncio.Event()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        for part in self.parts:
+            yield part
+        self.stalled.set()
+        await asyncio.Event().wait()  # never set: the client stopped sending
+        yield b""
+
+
+def test_a_stalled_body_is_a_408_after_the_body_timeout() -> None:
+    async def main() -> HttpError:
+        with pytest.raises(HttpError) as err:
+            await read_body(_Trickle([b'{"inputs"']), 100, stall_timeout_s=0.05)  # type: ignore[arg-type]
+        return err.value
+
+    error = asyncio.run(main())
+    assert error.status == 408 and "no data for 0.05s" in error.message
+
+
+def test_the_deadline_covers_reading_the_body() -> None:
+    async def main() -> HttpError:
+        deadline = time.monotonic() + 0.05
+        with pytest.raises(HttpError) as err:
+            await read_body(_Trickle([b"{"]), 100, stall_timeout_s=30, deadline=deadline)  # type: ignore[arg-type]
+        return err.value
+
+    error = asyncio.run(main())
+    assert error.status == 504 and "deadline exceeded while the request body was read" in (
+        error.message
+    )
+
+
+def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
+    app = create_app([SumModel()], settings(body_timeout_s=30.0, drain_timeout_s=30.0))
+    state = app.state.service
+
+    async def main() -> tuple[HttpError, float]:
+        await state.start()
+        trickle = _Trickle([b'{"inputs"'])
+        reader = asyncio.ensure_future(state.read_body(trickle, time.monotonic() + 30))
+        await asyncio.wait_for(trickle.stalled.wait(), 5)
+        t0 = time.monotonic()
+        await asyncio.wait_for(state.drain(), 5)
+        with pytest.raises(HttpError) as err:
+            await reader
+        return err.value, time.monotonic() - t0
+
+    error, took = asyncio.run(main())
+    assert (error.status, error.message) == (503, "draining")
+    assert took < 1.0  # not the 30 s body or drain timeout

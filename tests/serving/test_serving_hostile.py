@@ -282,3 +282,52 @@ def test_pipelined_requests_are_answered_in_order(main_server: Server) -> None:
                                 b"connection: close\r\n\r\n"))  # fmt: skip
     assert raw.count(b"HTTP/1.1 200 ") == 6
     assert re.findall(rb'"id":"(\d)"', raw) == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def _infer_head(length: int, extra: bytes = b"") -> bytes:
+    return (
+        b"POST /v2/models/anomaly/infer HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n%s\r\n" % (length, extra)
+    )
+
+
+def test_a_body_shorter_than_its_content_length_is_a_408(hostile_server: Server) -> None:
+    body = json.dumps({"inputs": ROW}).encode()
+
+    async def main() -> tuple[bytes, float]:
+        t0 = asyncio.get_running_loop().time()
+        raw = await _exchange(hostile_server.port, _infer_head(len(body) + 10) + body)
+        return raw, asyncio.get_running_loop().time() - t0
+
+    raw, took = asyncio.run(main())
+    status, headers, answer = _answer(raw)
+    assert status == 408 and headers["content-type"] == "application/json"
+    assert answer == {"error": "request body stalled: no data for 1s (--body-timeout-s)"}
+    assert 0.9 < took < 5.0  # --body-timeout-s 1
+
+
+def test_a_dribbled_body_is_bounded_by_the_request_deadline(hostile_server: Server) -> None:
+    body = json.dumps({"inputs": ROW}).encode()
+
+    async def main() -> tuple[bytes, float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", hostile_server.port)
+        t0 = asyncio.get_running_loop().time()
+        writer.write(_infer_head(len(body), b"x-request-timeout-ms: 1000\r\n"))
+        answer = asyncio.ensure_future(asyncio.wait_for(reader.read(), 10))
+        try:
+            for i in range(len(body)):  # one byte every 0.25 s: never a 1 s stall
+                if answer.done():
+                    break
+                writer.write(body[i : i + 1])
+                await writer.drain()
+                await asyncio.wait({answer}, timeout=0.25)  # the dribbling client's pace
+        except ConnectionError:
+            pass
+        raw = await answer
+        writer.close()
+        return raw, asyncio.get_running_loop().time() - t0
+
+    raw, took = asyncio.run(main())
+    status, _, answer = _answer(raw)
+    assert (status, answer) == (504, {"error": "deadline exceeded while the request body was read"})
+    assert 0.9 < took < 3.0  # the 1000 ms deadline, not the whole dribble (~20 s)
