@@ -54,7 +54,7 @@ from serving.tracing import Tracing, trace_id_of
 log = logging.getLogger("serving")
 #: Present on requests using the V2 binary tensor extension, which is not implemented.
 BINARY_HEADER = "inference-header-content-length"
-#: Liveness fails once a batch has run this many default request timeouts.
+#: Liveness fails once a batch has run this many times its requests' longest deadline.
 LIVENESS_TIMEOUTS = 2
 #: Added to every answer during a drain, so that no client reuses the connection.
 CLOSE = (b"connection", b"close")
@@ -134,16 +134,20 @@ class ServiceState:
     def stuck(self) -> str | None:
         """Name a model whose oldest running batch exceeds the liveness limit, else None.
 
-        The limit is ``LIVENESS_TIMEOUTS`` x the default request timeout: no request can
-        still be waiting for such a batch, so its predict is hung and holds a worker.
-        Liveness then fails so that the orchestrator restarts the process.
+        A batch's limit is ``LIVENESS_TIMEOUTS`` x the longest deadline among the
+        requests it carries (the default request timeout for any without one): no
+        request can still be waiting for such a batch, so its predict is hung and holds
+        a worker. Liveness then fails so that the orchestrator restarts the process.
+        Tied to the admitted work, not to the default: a valid request asking for 60 s
+        once failed liveness on a server whose default was 500 ms.
         """
-        limit = LIVENESS_TIMEOUTS * self.settings.request_timeout_ms / 1000.0
+        default = self.settings.request_timeout_ms / 1000.0
         now = time.monotonic()
         for name, batcher in self.batchers.items():
-            since = batcher.oldest_batch_started_at
-            if since is not None and now - since > limit:
-                return f"model {name!r} predict has run {now - since:.1f}s (limit {limit:g}s)"
+            for since, budget in batcher.running_batches:
+                limit = LIVENESS_TIMEOUTS * (default if budget is None else budget)
+                if now - since > limit:
+                    return f"model {name!r} predict has run {now - since:.1f}s (limit {limit:g}s)"
         return None
 
     async def read_body(self, request: Incoming, deadline: float) -> bytes:

@@ -190,3 +190,28 @@ def test_timeout_header_with_non_ascii_digits_is_a_400_naming_it(value: bytes) -
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert b"X-Request-Timeout-Ms must be an integer" in answer
     assert model.seen == []
+
+
+def test_liveness_holds_while_a_batch_runs_within_the_deadline_it_was_given() -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        # Default 50 ms (liveness limit 100 ms), but this request asks for 5 s.
+        settings = {"access_log": False, "request_timeout_ms": 50, "workers": 1}
+        async with (
+            serve(model, **settings) as (url, _),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            post = asyncio.create_task(
+                client.post("/v2/models/gated/infer", content=_body(1.0),
+                            headers={"X-Request-Timeout-Ms": "5000"})
+            )  # fmt: skip
+            await _until(model.running.is_set, "the long request's batch runs")
+            for _ in range(30):  # 0.3 s: three times the limit a 50 ms default would set
+                live = await client.get("/v2/health/live")
+                assert live.status_code == 200, live.text
+                await asyncio.sleep(POLL_S)
+            model.gate.set()
+            assert (await post).status_code == 200
+
+    asyncio.run(main())
