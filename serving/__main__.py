@@ -7,7 +7,8 @@ first): readiness turns 503 and admission stops at once (new requests get 503
 A second signal forces an immediate exit.
 
 Exit status: 0 after a drain, 1 if a model cannot be loaded or the port cannot be
-bound, 2 for a bad flag or environment variable.
+bound, or after a second signal (work was abandoned), 2 for a bad flag or
+environment variable.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ log = logging.getLogger("serving")
 
 class _Server(uvicorn.Server):
     """uvicorn's server with its signal capture disabled: we order the shutdown ourselves."""
+
+    #: Set by a second signal: the process exits without finishing the drain.
+    abandoned = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -62,6 +66,7 @@ async def _serve(server: _Server) -> None:
         if tasks or server.should_exit:
             log.warning("second signal: exiting now", extra={"signal": signum})
             server.should_exit = server.force_exit = True
+            server.abandoned = True
             return
         log.info("signal received: draining", extra={"signal": signum})
         task = loop.create_task(drain_then_exit())
@@ -170,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop_factory = server.config.get_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(_serve(server))
+    if server.abandoned:
+        return 1
     return 0 if server.started or server.should_exit else 1
 
 

@@ -216,9 +216,8 @@ class ServiceState:
         """Return the served model ``name`` (at ``version`` if given) or raise a 404."""
         model = self.models.get(name)
         if model is None:
-            raise HttpError(
-                404, f"model {name!r} is not served; known models: {', '.join(self.models)}"
-            )
+            # Not which models are: an unauthenticated caller learns nothing it did not send.
+            raise HttpError(404, f"model {name!r} is not served")
         if version is not None and version != model.version:
             raise HttpError(
                 404, f"model {name!r} has no version {version!r}; served version: {model.version}"
@@ -588,5 +587,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
+    # A trailing slash is an unknown route (404), not a 307 whose Location is built
+    # from the client's own Host header.
+    app.router.redirect_slashes = False
     app.state.service = state
     return InferFrontDoor(app, state)

@@ -225,6 +225,9 @@ def configure_logging(
     handler = _InProcessQueueHandler(records)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Python warnings (numpy's overflow casts, pandas) become JSON lines too, instead of
+    # raw text on stderr naming internal paths.
+    logging.captureWarnings(True)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)

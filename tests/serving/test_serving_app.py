@@ -152,7 +152,10 @@ def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     r = client.delete("/v2/models/sum")
     assert r.status_code == 405 and "error" in r.json()
     r = client.get("/v2/models/missing")
-    assert r.json() == {"error": "model 'missing' is not served; known models: sum, other"}
+    assert r.json() == {"error": "model 'missing' is not served"}  # the served ones unnamed
+    r = client.get("/v2/models/sum/", headers={"host": "evil.example"})
+    assert (r.status_code, r.json()) == (404, {"error": "Not Found"})
+    assert "location" not in r.headers
 
 
 def test_body_limit_checked_while_streaming() -> None:

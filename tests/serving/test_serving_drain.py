@@ -127,3 +127,31 @@ def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: S
     # after a 503 and got a reset when the listener closed.
     assert sum(r.lost_on_reused for r in records) == 0
     assert {status for status, _ in answers} <= {200, 429, 503}
+
+
+def test_a_second_signal_exits_at_once_and_non_zero(limited_server: Server) -> None:
+    assert limited_server.proc is not None
+    offset = limited_server.log_path.stat().st_size
+    rows = [[41.0, 52.5, 120.0 + i % 7] for i in range(60_000)]  # about a second of predict
+    big = json.dumps({"inputs": [{"name": "input", "shape": [len(rows), 3], "datatype": "FP64",
+                                  "data": rows}]}).encode()  # fmt: skip
+
+    async def main() -> None:
+        assert limited_server.proc is not None
+        _reader, writer = await asyncio.open_connection("127.0.0.1", limited_server.port)
+        writer.write(HEAD % len(big) + big)
+        await writer.drain()
+        await asyncio.sleep(0.5)  # let it be admitted and predicted
+        limited_server.proc.send_signal(signal.SIGTERM)
+        for _ in range(500):  # bounded wait: signals do not queue, so one at a time
+            if "signal received" in limited_server.log_since(offset):
+                break
+            await asyncio.sleep(0.01)
+        limited_server.proc.send_signal(signal.SIGTERM)
+        writer.close()
+
+    asyncio.run(main())
+    t0 = time.monotonic()
+    assert limited_server.proc.wait(timeout=30) == 1  # work was abandoned
+    assert time.monotonic() - t0 < 5.0  # not the 15 s drain timeout
+    assert "second signal: exiting now" in limited_server.log_since(offset)

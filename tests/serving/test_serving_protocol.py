@@ -478,3 +478,13 @@ def test_large_bodies_decode_in_a_worker_process_with_the_same_result() -> None:
     for name in inline.columns:
         np.testing.assert_array_equal(decoded.columns[name], inline.columns[name])
     assert error.startswith("malformed JSON body")
+
+
+def test_a_finite_value_that_overflows_a_float_column_is_refused_as_out_of_range() -> None:
+    cols = (ColumnSpec("x", "float"),)
+    with pytest.raises(ProtocolError, match="column 'x': values out of range for float32"):
+        decode_mlflow_request({"inputs": {"x": [1.7e308]}}, cols)
+    with pytest.raises(ProtocolError, match="datatype FP64 cannot be converted safely"):
+        decode_v2_request({"inputs": [tensor("x", "FP64", [1], [1.7e308])]}, cols)
+    with pytest.raises(ProtocolError, match="input 'x': values out of range for float32"):
+        decode_v2_request({"inputs": [tensor("x", "FP32", [1], [1.7e308])]}, cols)
