@@ -26,6 +26,7 @@ from serving.protocol import (
     ColumnSpec,
     Decoded,
     ProtocolError,
+    TooManyRows,
     decode_mlflow_request,
     decode_v2_request,
 )
@@ -58,6 +59,27 @@ def decode_mlflow(
     return decode_mlflow_request(parse_json(body), columns)
 
 
+def decode_limited(
+    codec: BodyCodec,
+    body: bytes,
+    columns: Sequence[ColumnSpec],
+    output_names: Sequence[str],
+    max_rows: int,
+) -> Decoded:
+    """Run ``codec`` and refuse a result of more than ``max_rows`` rows (``TooManyRows``).
+
+    Checked where the decoding ran, so that a refused request's columns never travel
+    back from the decoding process.
+    """
+    decoded = codec(body, columns, output_names)
+    if decoded.rows > max_rows:
+        raise TooManyRows(
+            f"request has {decoded.rows} rows; at most {max_rows} are accepted per request "
+            "(--max-rows-per-request): split it"
+        )
+    return decoded
+
+
 def _ignore_signals() -> None:
     # The service handles SIGTERM/SIGINT (drain); a terminal's Ctrl-C reaches the whole
     # process group, and the decoder must not die of it with a traceback of its own.
@@ -82,14 +104,16 @@ class BodyDecoder:
         body: bytes,
         columns: Sequence[ColumnSpec],
         output_names: Sequence[str],
+        max_rows: int,
     ) -> Decoded:
         """Return ``codec(body, columns, output_names)``, computed off the loop if large.
 
-        Raises the codec's ``ProtocolError``; ``RuntimeError`` if the decoding process
-        died (it is restarted for the next request).
+        Raises the codec's ``ProtocolError``, ``TooManyRows`` above ``max_rows``;
+        ``RuntimeError`` if the decoding process died (it is restarted for the next
+        request).
         """
         if len(body) <= self.inline_bytes:
-            return codec(body, columns, output_names)
+            return decode_limited(codec, body, columns, output_names, max_rows)
         if self._pool is None:
             # spawn, not fork: the service runs threads (predict, log writer) by now.
             self._pool = concurrent.futures.ProcessPoolExecutor(
@@ -101,7 +125,7 @@ class BodyDecoder:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                pool, codec, body, tuple(columns), tuple(output_names)
+                pool, decode_limited, codec, body, tuple(columns), tuple(output_names), max_rows
             )
         except BrokenProcessPool:
             if self._pool is pool:

@@ -66,6 +66,10 @@ class ProtocolError(ValueError):
     """A request that does not fit the protocol or the model's schema (HTTP 400)."""
 
 
+class TooManyRows(ProtocolError):
+    """A valid request with more rows than one request may carry (HTTP 413)."""
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One input column of a model signature: name, MLflow type and whether it is required."""

@@ -61,6 +61,9 @@ class Settings:
     """Request line plus headers at most, 1 KiB..1 MiB; 431 above it."""
     header_timeout_s: float = 10.0
     """Time to send a complete request head (from connect or the previous answer), 0.1..600 s."""
+    max_rows_per_request: int = 10_000
+    """Rows one request may carry, 1..10000000 (413 above it); larger requests are
+    predicted in batches of ``max_batch_size`` rows, interleaved with other requests."""
     body_timeout_s: float = 10.0
     """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
     log_level: str = "info"
@@ -166,6 +169,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "header_timeout_s",
         _float_in(0.1, 600.0),
         "time to send a complete request head (default 10)",
+    ),
+    (
+        "--max-rows-per-request",
+        "max_rows_per_request",
+        _int_in(1, 10_000_000),
+        "rows one request may carry; 413 above (default 10000)",
     ),
     (
         "--body-timeout-s",

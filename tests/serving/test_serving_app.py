@@ -322,3 +322,16 @@ def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
     error, took = asyncio.run(main())
     assert (error.status, error.message) == (503, "draining")
     assert took < 1.0  # not the 30 s body or drain timeout
+
+
+def test_rows_per_request_are_capped_with_a_413_naming_the_limit() -> None:
+    model = SumModel()
+    with TestClient(create_app([model], settings(max_rows_per_request=4, max_batch_size=2))) as c:
+        split = {"columns": ["x", "y"], "data": [[float(i), i] for i in range(5)]}
+        r = c.post("/invocations", json={"dataframe_split": split})
+        assert r.status_code == 413
+        assert r.json()["error"].startswith("request has 5 rows; at most 4 are accepted")
+        split["data"] = split["data"][:4]
+        r = c.post("/invocations", json={"dataframe_split": split})
+        assert r.json() == {"predictions": [0.0, 2.0, 4.0, 6.0]}
+    assert model.batches == [1, 1]  # two parts of two rows, each its own batch

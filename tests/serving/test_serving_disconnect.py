@@ -215,3 +215,31 @@ def test_liveness_holds_while_a_batch_runs_within_the_deadline_it_was_given() ->
             assert (await post).status_code == 200
 
     asyncio.run(main())
+
+
+def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through() -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        async with (
+            serve(model, access_log=False, max_batch_size=2) as (url, state),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            xs = [1.0, 10.0, 11.0, 12.0, 13.0, 14.0]  # three parts of two rows
+            tensor = {"name": "x", "shape": [len(xs)], "datatype": "FP64", "data": xs}
+            big = asyncio.create_task(
+                client.post("/v2/models/gated/infer", json={"inputs": [tensor]})
+            )
+            await _until(model.running.is_set, "the large request's first part runs")
+            small = asyncio.create_task(client.post("/v2/models/gated/infer", content=_body(2.0)))
+            batcher = state.batchers["gated"]
+            await _until(lambda: batcher.queue_depth == 1, "the small request is queued")
+            model.gate.set()
+            r = await big
+            assert r.status_code == 200 and r.json()["outputs"][0]["data"] == xs
+            assert (await small).status_code == 200
+        # The model records each item's first row: the parts start at 1, 11 and 13, and
+        # the small request went between two of them, not after all of them.
+        assert model.seen == [1.0, 2.0, 11.0, 13.0]
+
+    asyncio.run(main())

@@ -132,7 +132,9 @@ def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: S
 def test_a_second_signal_exits_at_once_and_non_zero(limited_server: Server) -> None:
     assert limited_server.proc is not None
     offset = limited_server.log_path.stat().st_size
-    rows = [[41.0, 52.5, 120.0 + i % 7] for i in range(60_000)]  # about a second of predict
+    # At the row cap; predicted one row per batch here (--max-batch-size 1): it keeps
+    # work in flight long after the signals.
+    rows = [[41.0, 52.5, 120.0 + i % 7] for i in range(10_000)]
     big = json.dumps({"inputs": [{"name": "input", "shape": [len(rows), 3], "datatype": "FP64",
                                   "data": rows}]}).encode()  # fmt: skip
 

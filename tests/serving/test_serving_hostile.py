@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -331,3 +332,40 @@ def test_a_dribbled_body_is_bounded_by_the_request_deadline(hostile_server: Serv
     status, _, answer = _answer(raw)
     assert (status, answer) == (504, {"error": "deadline exceeded while the request body was read"})
     assert 0.9 < took < 3.0  # the 1000 ms deadline, not the whole dribble (~20 s)
+
+
+def test_huge_valid_requests_get_413_and_do_not_hold_up_small_ones(hostile_server: Server) -> None:
+    rows = 1_390_000  # 8.3 MB of flat INT64 data: under the 8 MiB body limit, once valid
+    body = (
+        b'{"inputs":[{"name":"input","shape":[%d,3],"datatype":"INT64","data":[' % rows
+        + b"1," * (3 * rows - 1)
+        + b"1]}]}"
+    )
+    assert len(body) < 8 * 1024 * 1024
+
+    async def small_requests(until: asyncio.Future[Any]) -> float:
+        worst = 0.0
+        async with httpx.AsyncClient(base_url=hostile_server.url, timeout=30) as client:
+            while not until.done():
+                t0 = time.perf_counter()
+                r = await client.post("/v2/models/anomaly/infer", json={"inputs": ROW})
+                worst = max(worst, time.perf_counter() - t0)
+                assert r.status_code == 200, r.text
+        return worst
+
+    async def main() -> tuple[list[httpx.Response], float, float]:
+        path = "/v2/models/anomaly/infer"
+        work = asyncio.ensure_future(_post_all(hostile_server.url, path, [body] * 6, 3))
+        probes = asyncio.ensure_future(probe_health(hostile_server.url, work))
+        worst_small = await small_requests(work)
+        return await work, await probes, worst_small
+
+    rss_before = hostile_server.rss_mb()
+    responses, worst_probe, worst_small = asyncio.run(main())
+    for r in responses:
+        assert r.status_code == 413, r.text
+        assert r.json()["error"].startswith(f"request has {rows} rows; at most 10000 are")
+    # Before: small requests waited 5-6 s and RSS grew by 226 MB.
+    assert worst_small < 1.0, f"a small request took {worst_small:.3f}s"
+    assert worst_probe < PROBE_BOUND_S
+    assert hostile_server.rss_mb() - rss_before < 60

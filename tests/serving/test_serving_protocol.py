@@ -19,6 +19,7 @@ from serving.protocol import (
     OutputSpec,
     Prediction,
     ProtocolError,
+    TooManyRows,
     decode_mlflow_request,
     decode_v2_request,
     encode_mlflow_response,
@@ -463,9 +464,11 @@ def test_large_bodies_decode_in_a_worker_process_with_the_same_result() -> None:
     decoder = BodyDecoder(inline_bytes=0)  # every body goes to the process
 
     async def main() -> tuple[Decoded, str]:
-        decoded = await decoder.decode(decode_v2, body, COLS, ())
+        decoded = await decoder.decode(decode_v2, body, COLS, (), 2)
+        with pytest.raises(TooManyRows, match="request has 2 rows; at most 1 are accepted"):
+            await decoder.decode(decode_v2, body, COLS, (), 1)
         with pytest.raises(ProtocolError) as err:
-            await decoder.decode(decode_mlflow, b'{"instances": [', COLS, ())
+            await decoder.decode(decode_mlflow, b'{"instances": [', COLS, (), 2)
         return decoded, str(err.value)
 
     try:
