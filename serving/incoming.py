@@ -83,26 +83,16 @@ async def read_body(
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise HttpError(
-                        413, f"request body exceeds the limit of {limit} bytes", _unread()
-                    )
+                    raise HttpError(413, f"request body exceeds the limit of {limit} bytes")
                 chunks.append(chunk)
                 timer.reschedule(due())
     except TimeoutError:
         if loop.time() >= end:
-            raise HttpError(
-                504, "deadline exceeded while the request body was read", _unread()
-            ) from None
+            raise HttpError(504, "deadline exceeded while the request body was read") from None
         raise HttpError(
-            408, f"request body stalled: no data for {stall:g}s (--body-timeout-s)", _unread()
+            408, f"request body stalled: no data for {stall:g}s (--body-timeout-s)"
         ) from None
     return b"".join(chunks)
-
-
-def _unread() -> dict[str, str]:
-    # Answered before the body was read to its end: the rest cannot be told apart from
-    # a next request, so the connection closes (otherwise it idled until keep-alive ran out).
-    return {"Connection": "close"}
 
 
 def check_content_type(request: Incoming) -> None:
