@@ -122,6 +122,7 @@ def build_server(settings: Settings) -> _Server:
         log.info("model loaded", extra={"model": model.name, "version": model.version})
         models.append(model)
     app = create_app(models, settings)
+    app.state.service.decoder.start()
     # MLflow, pandas and the models leave ~350,000 long-lived objects; a full
     # collection scanning them stalled every request for 0.3-0.8 s under load (p99).
     # Freezing them moves them out of the collector's sight; new garbage is still

@@ -324,7 +324,10 @@ def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
     assert took < 1.0  # not the 30 s body or drain timeout
 
 
-def test_rows_per_request_are_capped_with_a_413_naming_the_limit() -> None:
+def test_rows_per_request_are_capped_with_a_413_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
     model = SumModel()
     with TestClient(create_app([model], settings(max_rows_per_request=4, max_batch_size=2))) as c:
         split = {"columns": ["x", "y"], "data": [[float(i), i] for i in range(5)]}

@@ -217,7 +217,10 @@ def test_liveness_holds_while_a_batch_runs_within_the_deadline_it_was_given() ->
     asyncio.run(main())
 
 
-def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through() -> None:
+def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
     model = GatedModel()
 
     async def main() -> None:
@@ -241,5 +244,34 @@ def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through()
         # The model records each item's first row: the parts start at 1, 11 and 13, and
         # the small request went between two of them, not after all of them.
         assert model.seen == [1.0, 2.0, 11.0, 13.0]
+
+    asyncio.run(main())
+
+
+def test_a_request_predicted_in_parts_finishes_when_a_drain_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)
+    model = GatedModel()
+
+    async def main() -> None:
+        async with (
+            serve(model, access_log=False, max_batch_size=2) as (url, state),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            xs = [1.0, 10.0, 11.0, 12.0]  # two parts: the second is submitted mid-drain
+            tensor = {"name": "x", "shape": [len(xs)], "datatype": "FP64", "data": xs}
+            big = asyncio.create_task(
+                client.post("/v2/models/gated/infer", json={"inputs": [tensor]})
+            )
+            await _until(model.running.is_set, "the first part runs")
+            drain = asyncio.create_task(state.drain())
+            await _until(lambda: state.draining, "the drain started")
+            model.gate.set()
+            r = await big
+            await asyncio.wait_for(drain, 10)
+            assert r.status_code == 200, r.text
+            assert r.json()["outputs"][0]["data"] == xs
+            assert r.headers["connection"] == "close"  # answered during the drain
 
     asyncio.run(main())
