@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -132,25 +133,37 @@ def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: S
 def test_a_second_signal_exits_at_once_and_non_zero(limited_server: Server) -> None:
     assert limited_server.proc is not None
     offset = limited_server.log_path.stat().st_size
-    # At the row cap; predicted one row per batch here (--max-batch-size 1): it keeps
-    # work in flight long after the signals.
+    # Four requests at the row cap, predicted in parts of 1,024 rows one after the
+    # other: about forty batches, still running when the signals come.
     rows = [[41.0, 52.5, 120.0 + i % 7] for i in range(10_000)]
     big = json.dumps({"inputs": [{"name": "input", "shape": [len(rows), 3], "datatype": "FP64",
                                   "data": rows}]}).encode()  # fmt: skip
 
+    def batches() -> float:
+        text = httpx.get(f"{limited_server.url}/metrics", timeout=5).text
+        line = next(x for x in text.splitlines() if x.startswith("serving_batch_requests_count"))
+        return float(line.rsplit(" ", 1)[1])
+
     async def main() -> None:
         assert limited_server.proc is not None
-        _reader, writer = await asyncio.open_connection("127.0.0.1", limited_server.port)
-        writer.write(HEAD % len(big) + big)
-        await writer.drain()
-        await asyncio.sleep(0.5)  # let it be admitted and predicted
+        before = batches()
+        writers = []
+        for _ in range(4):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", limited_server.port)
+            writer.write(HEAD % len(big) + big)
+            writers.append(writer)
+        for _ in range(500):  # bounded wait until their parts are being predicted
+            if batches() >= before + 2:
+                break
+            await asyncio.sleep(0.01)
         limited_server.proc.send_signal(signal.SIGTERM)
         for _ in range(500):  # bounded wait: signals do not queue, so one at a time
             if "signal received" in limited_server.log_since(offset):
                 break
             await asyncio.sleep(0.01)
         limited_server.proc.send_signal(signal.SIGTERM)
-        writer.close()
+        for writer in writers:
+            writer.close()
 
     asyncio.run(main())
     t0 = time.monotonic()
