@@ -7,7 +7,8 @@ first): readiness turns 503 and admission stops at once (new requests get 503
 A second signal forces an immediate exit.
 
 Exit status: 0 after a drain, 1 if a model cannot be loaded or the port cannot be
-bound, 2 for a bad flag or environment variable.
+bound, or after a second signal (work was abandoned), 2 for a bad flag or
+environment variable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -24,6 +26,7 @@ from collections.abc import Generator, Sequence
 
 import uvicorn
 
+from serving.connections import ConnectionLimits, guarded_protocol
 from serving.settings import Settings, SettingsError, parse_settings
 from serving.tracing import configure_logging
 
@@ -32,6 +35,9 @@ log = logging.getLogger("serving")
 
 class _Server(uvicorn.Server):
     """uvicorn's server with its signal capture disabled: we order the shutdown ourselves."""
+
+    #: Set by a second signal: the process exits without finishing the drain.
+    abandoned = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -60,6 +66,7 @@ async def _serve(server: _Server) -> None:
         if tasks or server.should_exit:
             log.warning("second signal: exiting now", extra={"signal": signum})
             server.should_exit = server.force_exit = True
+            server.abandoned = True
             return
         log.info("signal received: draining", extra={"signal": signum})
         task = loop.create_task(drain_then_exit())
@@ -72,6 +79,28 @@ async def _serve(server: _Server) -> None:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+#: Descriptors kept beside the connections: refused ones lingering (up to as many
+#: again), the listener, log and model files, the decoding process's pipes.
+_FD_RESERVE = 256
+
+
+def _ensure_descriptors(max_connections: int) -> None:
+    """Raise the soft open-file limit so ``max_connections`` cannot exhaust descriptors.
+
+    Raises ``SettingsError`` if the hard limit is too low for ``--max-connections``.
+    """
+    needed = 2 * max_connections + _FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SettingsError(
+            f"--max-connections={max_connections} needs {needed} file descriptors, the "
+            f"process may open {hard} (ulimit -n); lower --max-connections or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def build_server(settings: Settings) -> _Server:
@@ -93,18 +122,25 @@ def build_server(settings: Settings) -> _Server:
         log.info("model loaded", extra={"model": model.name, "version": model.version})
         models.append(model)
     app = create_app(models, settings)
+    app.state.service.decoder.start()
     # MLflow, pandas and the models leave ~350,000 long-lived objects; a full
     # collection scanning them stalled every request for 0.3-0.8 s under load (p99).
     # Freezing them moves them out of the collector's sight; new garbage is still
     # collected as usual.
     gc.collect()
     gc.freeze()
+    limits = ConnectionLimits(
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout_s=settings.header_timeout_s,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -122,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"python -m serving: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        _ensure_descriptors(settings.max_connections)
+    except SettingsError as exc:
+        print(f"python -m serving: error: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     # A production server makes no outbound calls of its own; users may opt back in.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -135,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop_factory = server.config.get_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(_serve(server))
+    if server.abandoned:
+        return 1
     return 0 if server.started or server.should_exit else 1
 
 

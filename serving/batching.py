@@ -124,6 +124,7 @@ class _State(Generic[T, R]):
     in_flight: int = 0
     batch_s: float | None = None
     running_since: dict[int, float] = field(default_factory=dict)
+    running_budget: dict[int, float | None] = field(default_factory=dict)
 
 
 class Batcher(Generic[T, R]):
@@ -192,6 +193,17 @@ class Batcher(Generic[T, R]):
         """``clock()`` time at which the longest-running batch started; None if none runs."""
         running = self._s.running_since
         return min(running.values()) if running else None
+
+    @property
+    def running_batches(self) -> list[tuple[float, float | None]]:
+        """Each running batch as (``clock()`` time it started, its longest time budget).
+
+        The budget is the largest ``deadline - enqueued_at`` among the batch's requests,
+        in seconds: what the clients admitted with it agreed to wait. None if one of
+        them has no deadline.
+        """
+        s = self._s
+        return [(since, s.running_budget.get(key)) for key, since in s.running_since.items()]
 
     async def start(self) -> None:
         """Bind to the running loop and start accepting (idempotent; call from the loop)."""
@@ -399,6 +411,8 @@ class Batcher(Generic[T, R]):
         started = self._clock()
         key = id(batch)
         self._s.running_since[key] = started
+        budgets = [e.deadline - e.enqueued_at for e in batch if e.deadline is not None]
+        self._s.running_budget[key] = max(budgets) if len(budgets) == len(batch) else None
         ok = False
         try:
             ok = await self._execute(batch)
@@ -406,6 +420,7 @@ class Batcher(Generic[T, R]):
             duration = self._clock() - started
             s = self._s
             s.running_since.pop(key, None)
+            s.running_budget.pop(key, None)
             s.batch_s = duration if s.batch_s is None else 0.8 * s.batch_s + 0.2 * duration
             s.in_flight -= 1
             for entry in batch:  # a guard: nothing leaves a batch unresolved

@@ -7,10 +7,14 @@ does not look labels up per call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from serving.tracing import dropped_log_records
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Label used for requests that name no served model (keeps label cardinality bounded).
@@ -87,6 +91,17 @@ class ModelObserver:
         self._admitted_depth.set(queue_depth)
 
 
+class _CountOf(Collector):
+    """A counter whose value is read from elsewhere at scrape time (e.g. the log writer)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._doc, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """Yield the one sample."""
+        yield CounterMetricFamily(self._name, self._doc, value=self._read())
+
+
 class ServiceMetrics:
     """All of the service's collectors, registered in their own ``CollectorRegistry``."""
 
@@ -157,6 +172,13 @@ class ServiceMetrics:
         )
         self.cancelled = Counter(
             "serving_cancelled", "Requests abandoned by their client.", ["model"], registry=reg
+        )
+        reg.register(
+            _CountOf(
+                "serving_log_dropped",
+                "Log records dropped because the log writer fell behind.",
+                dropped_log_records,
+            )
         )
 
     def observer(self, model: str) -> ModelObserver:

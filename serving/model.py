@@ -48,6 +48,29 @@ class PreparedItem:
     trace_context: SpanContext | None = None
 
 
+def split_item(item: PreparedItem, rows: int) -> list[PreparedItem]:
+    """Cut ``item`` into consecutive items of at most ``rows`` rows (views, no copy)."""
+    if item.rows <= rows:
+        return [item]
+    return [
+        PreparedItem(
+            {name: col[start : start + rows] for name, col in item.columns.items()},
+            min(rows, item.rows - start),
+            item.trace_context,
+        )
+        for start in range(0, item.rows, rows)
+    ]
+
+
+def join_predictions(parts: Sequence[Prediction]) -> Prediction:
+    """The ``Prediction`` of a split item: its parts' outputs concatenated, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    outputs = {name: np.concatenate([p.outputs[name] for p in parts]) for name in first.outputs}
+    return Prediction(outputs, first.tabular)
+
+
 class Model(Protocol):
     """What the service needs from a model: schema, identity and batched predict."""
 

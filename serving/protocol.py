@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +51,23 @@ V2_DTYPES: dict[str, np.dtype[Any]] = {
     }.items()
 }
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: Names a request may give per field (tensors, outputs, columns, record keys), as a
+#: multiple of what the model's signature has: room to name an extra or repeated one
+#: in the error, while 40,000 names (24 s of checks once) are refused before any work.
+NAMES_PER_FIELD = 2
+#: Outputs a V2 request may select when the model lists none (it always lists one here).
+MAX_UNLISTED_OUTPUTS = 8
+#: Dimensions of a V2 input tensor at most: [N], [N, 1] or [N, C].
+MAX_RANK = 2
+_NOT_SCALAR = "each row must hold one scalar value, not a list"
 
 
 class ProtocolError(ValueError):
     """A request that does not fit the protocol or the model's schema (HTTP 400)."""
+
+
+class TooManyRows(ProtocolError):
+    """A valid request with more rows than one request may carry (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -116,18 +129,36 @@ def _check_int_range(what: str, arr: np.ndarray, dtype: np.dtype[Any]) -> None:
         )
 
 
-def _has_bool(values: list[Any]) -> bool:
-    """True if a (nested) JSON list holds a boolean; C-speed for flat lists of numbers."""
-    kinds = set(map(type, values))
-    if bool in kinds:
-        return True
-    return list in kinds and any(_has_bool(v) for v in values if type(v) is list)
+def _scan(what: str, values: list[Any], max_depth: int, too_deep: str) -> bool:
+    """True if a (nested) JSON list holds a boolean; refuse nesting deeper than ``max_depth``.
+
+    Iterative, so data nested up to orjson's own 1024 levels cannot exhaust the
+    recursion limit (a ``RecursionError`` there was a 500 with a 142 KB traceback per
+    request); each list is visited once and the check per list runs at C speed.
+    """
+    has_bool = False
+    stack = [(values, 1)]
+    while stack:
+        current, depth = stack.pop()
+        kinds = set(map(type, current))
+        has_bool = has_bool or bool in kinds
+        if list in kinds:
+            if depth >= max_depth:
+                raise ProtocolError(f"{what}: {too_deep}")
+            stack.extend((v, depth + 1) for v in current if type(v) is list)
+    return has_bool
 
 
-def _as_dtype(what: str, values: Any, dtype: np.dtype[Any], label: str) -> np.ndarray:
-    """Convert JSON ``values`` to ``dtype``, refusing anything lossy or of the wrong kind."""
+def _as_dtype(
+    what: str, values: Any, dtype: np.dtype[Any], label: str, *, max_depth: int, too_deep: str
+) -> np.ndarray:
+    """Convert JSON ``values`` to ``dtype``, refusing anything lossy or of the wrong kind.
+
+    ``values`` may nest lists ``max_depth`` levels deep at most (``too_deep`` says why not).
+    """
     # numpy reads [1, true] as [1, 1]: a boolean among numbers must be refused first.
-    if dtype.kind in "iuf" and isinstance(values, list) and _has_bool(values):
+    has_bool = isinstance(values, list) and _scan(what, values, max_depth, too_deep)
+    if dtype.kind in "iuf" and has_bool:
         raise ProtocolError(f"{what}: {label} expects {_expected(dtype)}, got booleans")
     try:
         raw = np.asarray(values)
@@ -189,12 +220,11 @@ def _json_column(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     naming the column, so they never reach a batch.
     """
     what = f"column {spec.name!r}"
-    if spec.dtype.kind in "bifu":
-        arr = _as_dtype(what, values, spec.dtype, f"type {spec.type}")
-    else:
-        arr = _as_dtype(what, values, np.dtype(object), spec.type)
+    dtype = spec.dtype if spec.dtype.kind in "bifu" else np.dtype(object)
+    label = f"type {spec.type}" if spec.dtype.kind in "bifu" else spec.type
+    arr = _as_dtype(what, values, dtype, label, max_depth=1, too_deep=_NOT_SCALAR)
     if arr.ndim != 1:
-        raise ProtocolError(f"{what}: each row must hold one scalar value, not a list")
+        raise ProtocolError(f"{what}: {_NOT_SCALAR}")
     return arr if spec.dtype.kind in "bifu" else _column_from_strings(what, arr, spec)
 
 
@@ -247,6 +277,11 @@ def _assemble(
 
 # ---------------------------------------------------------------- V2 requests
 def _shape_of(what: str, shape: Any) -> list[int]:
+    # Checked first: a long shape's product is a huge integer, costly to compute.
+    if isinstance(shape, list) and len(shape) > MAX_RANK:
+        raise ProtocolError(
+            f"{what}: 'shape' has {len(shape)} dimensions; inputs are [N], [N, 1] or [N, C] tensors"
+        )
     if (
         not isinstance(shape, list)
         or not shape
@@ -267,7 +302,7 @@ def _decode_tensor(index: int, tensor: Any) -> tuple[str, str, np.ndarray]:
         if key not in tensor:
             raise ProtocolError(f"{what}: missing field {key!r}")
     datatype = tensor["datatype"]
-    if datatype not in V2_DTYPES:
+    if not isinstance(datatype, str) or datatype not in V2_DTYPES:
         raise ProtocolError(f"{what}: datatype {datatype!r} is not one of {', '.join(V2_DTYPES)}")
     shape = _shape_of(what, tensor["shape"])
     if shape[0] == 0 or 0 in shape:
@@ -275,7 +310,14 @@ def _decode_tensor(index: int, tensor: Any) -> tuple[str, str, np.ndarray]:
     data = tensor["data"]
     if not isinstance(data, list):
         raise ProtocolError(f"{what}: 'data' must be a list (flat or nested row-major)")
-    arr = _as_dtype(what, data, V2_DTYPES[datatype], f"datatype {datatype}")
+    arr = _as_dtype(
+        what,
+        data,
+        V2_DTYPES[datatype],
+        f"datatype {datatype}",
+        max_depth=MAX_RANK,
+        too_deep=f"'data' is nested more than {MAX_RANK} levels deep (row-major rows of values)",
+    )
     needed = math.prod(shape)  # Python ints: a huge shape cannot wrap around
     if arr.size != needed:
         raise ProtocolError(f"{what}: shape {shape} needs {needed} values, data has {arr.size}")
@@ -297,6 +339,11 @@ def decode_v2_request(
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise ProtocolError("'inputs' must be a non-empty list of tensors")
+    if len(inputs) > NAMES_PER_FIELD * len(columns):
+        raise ProtocolError(
+            f"'inputs' has {len(inputs)} tensors; at most {NAMES_PER_FIELD * len(columns)} "
+            f"are accepted (the model takes {', '.join(c.name for c in columns)})"
+        )
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise ProtocolError("'id' must be a string")
@@ -304,10 +351,7 @@ def decode_v2_request(
         raise ProtocolError("'parameters' must be an object")
     wanted = _requested_outputs(body.get("outputs"), output_names)
     tensors = [_decode_tensor(i, t) for i, t in enumerate(inputs)]
-    names = [t[0] for t in tensors]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ProtocolError(f"input {sorted(dupes)[0]!r} is given more than once")
+    _refuse_repeats((t[0] for t in tensors), "input {!r} is given more than once")
 
     by_name = {c.name: c for c in columns}
     if (
@@ -346,18 +390,30 @@ def decode_v2_request(
     return Decoded(_assemble(given, columns, rows, "input"), rows, request_id, wanted)
 
 
+def _refuse_repeats(names: Iterable[str], message: str) -> None:
+    """Raise ``ProtocolError(message.format(name))`` for the first name seen twice (linear)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ProtocolError(message.format(name))
+        seen.add(name)
+
+
 def _requested_outputs(raw: Any, output_names: Sequence[str]) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw
-    ):
+    if not isinstance(raw, list):
+        raise ProtocolError("'outputs' must be a list of objects with a 'name'")
+    # Each output at most once: more entries than the model has outputs cannot be valid.
+    limit = NAMES_PER_FIELD * (len(output_names) or MAX_UNLISTED_OUTPUTS)
+    if len(raw) > limit:
+        raise ProtocolError(f"'outputs' names {len(raw)} outputs; at most {limit} are accepted")
+    if not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw):
         raise ProtocolError("'outputs' must be a list of objects with a 'name'")
     names = tuple(o["name"] for o in raw)
-    if len(set(names)) != len(names):
-        dupe = next(n for n in names if names.count(n) > 1)
-        raise ProtocolError(f"output {dupe!r} is requested more than once")
-    unknown = [n for n in names if output_names and n not in output_names]
+    _refuse_repeats(names, "output {!r} is requested more than once")
+    known = set(output_names)
+    unknown = [n for n in names if known and n not in known]
     if unknown:
         raise ProtocolError(
             f"unknown output {unknown[0]!r}; the model has: {', '.join(output_names)}"
@@ -422,14 +478,25 @@ def _records_to_columns(records: list[Any], where: str) -> dict[str, list[Any]]:
     if not all(isinstance(r, dict) for r in records):
         raise ProtocolError(f"'{where}' must be a list of objects (column -> value)")
     keys = list(records[0])
+    key_set = set(keys)
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for i, record in enumerate(records):
-        if set(record) != set(keys):
-            diff = sorted(set(keys) ^ set(record))
+        if len(record) != len(keys) or record.keys() != key_set:
+            diff = sorted(key_set ^ set(record))
             raise ProtocolError(f"'{where}' record {i} differs from record 0 in field {diff[0]!r}")
         for k in keys:
             out[k].append(record[k])
     return out
+
+
+def _check_column_count(where: str, count: int, columns: Sequence[ColumnSpec]) -> None:
+    # A request naming more columns than the signature has cannot be valid: refuse it
+    # before any per-name work (40,000 names once took 24 s of quadratic checks).
+    if count > NAMES_PER_FIELD * len(columns):
+        raise ProtocolError(
+            f"'{where}' names {count} columns; at most {NAMES_PER_FIELD * len(columns)} are "
+            f"accepted (the model has {', '.join(c.name for c in columns)})"
+        )
 
 
 def decode_mlflow_request(body: Any, columns: Sequence[ColumnSpec]) -> Decoded:
@@ -459,17 +526,20 @@ def decode_mlflow_request(body: Any, columns: Sequence[ColumnSpec]) -> Decoded:
         if not isinstance(payload, dict) or "data" not in payload:
             raise ProtocolError("'dataframe_split' must be an object with 'columns' and 'data'")
         cols = payload.get("columns", names)
-        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+        if not isinstance(cols, list):
             raise ProtocolError("'dataframe_split.columns' must be a list of column names")
-        if len(set(cols)) != len(cols):
-            dupe = next(c for c in cols if cols.count(c) > 1)
-            raise ProtocolError(f"'dataframe_split.columns' names column {dupe!r} more than once")
+        _check_column_count("dataframe_split.columns", len(cols), columns)
+        if not all(isinstance(c, str) for c in cols):
+            raise ProtocolError("'dataframe_split.columns' must be a list of column names")
+        _refuse_repeats(cols, "'dataframe_split.columns' names column {!r} more than once")
         raw = _rows_to_columns(payload["data"], cols, "dataframe_split.data")
     elif isinstance(payload, dict):  # instances / inputs as {column: [values]}
+        _check_column_count(key, len(payload), columns)
         raw = {k: v if isinstance(v, list) else [v] for k, v in payload.items()}
     elif not isinstance(payload, list) or not payload:
         raise ProtocolError(f"'{key}' must be a non-empty list")
     elif isinstance(payload[0], dict):
+        _check_column_count(f"{key}[0]", len(payload[0]), columns)
         raw = _records_to_columns(payload, key)
     else:
         raw = _rows_to_columns(payload, names, key)

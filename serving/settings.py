@@ -55,6 +55,17 @@ class Settings:
     """Default per-request deadline when ``X-Request-Timeout-Ms`` is absent, 1..600000 ms."""
     drain_timeout_s: float = 25.0
     """On SIGTERM, how long in-flight work may take to finish, 0..3600 s."""
+    max_connections: int = 1024
+    """Open connections at most, 1..100000; a new one beyond is answered 503 and closed."""
+    max_header_bytes: int = 65536
+    """Request line plus headers at most, 1 KiB..1 MiB; 431 above it."""
+    header_timeout_s: float = 10.0
+    """Time to send a complete request head (from connect or the previous answer), 0.1..600 s."""
+    max_rows_per_request: int = 10_000
+    """Rows one request may carry, 1..10000000 (413 above it); larger requests are
+    predicted in batches of ``max_batch_size`` rows, interleaved with other requests."""
+    body_timeout_s: float = 10.0
+    """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
     log_level: str = "info"
     """One of debug, info, warning, error."""
     access_log: bool = True
@@ -140,6 +151,36 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "drain_timeout_s",
         _float_in(0.0, 3600.0),
         "grace period for in-flight work on SIGTERM (default 25)",
+    ),
+    (
+        "--max-connections",
+        "max_connections",
+        _int_in(1, 100_000),
+        "open connections at most; beyond, 503 and close (default 1024)",
+    ),
+    (
+        "--max-header-bytes",
+        "max_header_bytes",
+        _int_in(1024, 1024**2),
+        "request line plus headers at most; 431 above (default 65536)",
+    ),
+    (
+        "--header-timeout-s",
+        "header_timeout_s",
+        _float_in(0.1, 600.0),
+        "time to send a complete request head (default 10)",
+    ),
+    (
+        "--max-rows-per-request",
+        "max_rows_per_request",
+        _int_in(1, 10_000_000),
+        "rows one request may carry; 413 above (default 10000)",
+    ),
+    (
+        "--body-timeout-s",
+        "body_timeout_s",
+        _float_in(0.1, 600.0),
+        "longest wait for the next part of a request body (default 10)",
     ),
     ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
     (

@@ -7,6 +7,7 @@ bounded loop. Their logs go to files, never to a pipe that could fill up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,11 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-READY_TIMEOUT_S = 120.0
+#: Generous: four servers import MLflow at once on two shared cores.
+READY_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -74,6 +77,24 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_since(self, offset: int) -> str:
+        """The log written after ``offset`` bytes (take ``log_path.stat().st_size`` first)."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, in MiB (from /proc)."""
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(kb) / 1024
+
+    def open_fds(self) -> int:
+        """File descriptors the server process holds open (from /proc)."""
+        assert self.proc is not None
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -82,6 +103,23 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+async def probe_health(url: str, until: asyncio.Future[Any], interval_s: float = 0.02) -> float:
+    """Poll ``/v2/health/live`` and ``/ready`` until ``until`` is done; return the worst latency.
+
+    Every probe must answer 200 (a probe that fails or takes over 10 s fails the test).
+    """
+    worst = 0.0
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while not until.done():
+            for path in ("/v2/health/live", "/v2/health/ready"):
+                t0 = time.perf_counter()
+                r = await client.get(path)
+                worst = max(worst, time.perf_counter() - t0)
+                assert r.status_code == 200, (path, r.status_code, r.text)
+            await asyncio.sleep(interval_s)  # probe period, as a kubelet's would be
+    return worst
 
 
 def _free_port() -> int:
@@ -116,6 +154,12 @@ SERVER_ARGS = {
     # One row per batch and a 4-deep queue: overflow is easy to provoke, and at SIGTERM
     # there is queued and in-flight work to drain. The shutdown test ends it.
     "limited": ["--max-queue", "4", "--max-batch-size", "1", "--drain-timeout-s", "15"],
+    # For hostile clients: the default 8 MiB body (large bodies, many names), tight
+    # connection limits (600 connections, 8 KiB heads sent within 1 s, bodies stalling 1 s).
+    "hostile": [
+        *("--max-connections", "600", "--max-header-bytes", "8192"),
+        *("--header-timeout-s", "1", "--body-timeout-s", "1"),
+    ],
     # A model the registry does not have: the process must refuse to start, clearly.
     "broken": ["--model", "ghost=models:/ghost@champion"],
 }
@@ -150,6 +194,12 @@ def servers(
 def main_server(servers: dict[str, Server]) -> Server:
     servers["main"].wait_ready()
     return servers["main"]
+
+
+@pytest.fixture(scope="session")
+def hostile_server(servers: dict[str, Server]) -> Server:
+    servers["hostile"].wait_ready()
+    return servers["hostile"]
 
 
 @pytest.fixture

@@ -214,3 +214,25 @@ def test_oldest_running_batch_start_is_reported_until_it_ends() -> None:
         assert outcome(first) == 0 and outcome(second) == 2
 
     run(body)
+
+
+def test_running_batches_report_their_longest_deadline_budget() -> None:
+    async def body() -> None:
+        rig = await make_rig(BatchPolicy(max_batch_delay_s=10.0, workers=2, max_batch_size=2))
+        first = rig.submit(0, deadline=100.0 + 60.0)  # asked for 60 s: runs alone (idle)
+        await settle()
+        second = rig.submit(1, deadline=100.0 + 0.5)
+        third = rig.submit(2)  # no deadline: the batch's budget is unknown
+        await settle()  # two rows fill a batch: the second worker takes it at once
+        assert sorted(rig.batcher.running_batches, key=lambda b: b[1] is None) == [
+            (100.0, 60.0),
+            (100.0, None),
+        ]
+        await rig.time.advance(1.0)  # the second request's deadline passes while it runs
+        await rig.ex.complete()
+        await rig.ex.complete()
+        assert rig.batcher.running_batches == []
+        assert outcome(first) == 0 and outcome(third) == 4
+        assert isinstance(outcome(second), DeadlineExceeded)
+
+    run(body)

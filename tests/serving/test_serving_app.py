@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -151,7 +152,10 @@ def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     r = client.delete("/v2/models/sum")
     assert r.status_code == 405 and "error" in r.json()
     r = client.get("/v2/models/missing")
-    assert r.json() == {"error": "model 'missing' is not served; known models: sum, other"}
+    assert r.json() == {"error": "model 'missing' is not served"}  # the served ones unnamed
+    r = client.get("/v2/models/sum/", headers={"host": "evil.example"})
+    assert (r.status_code, r.json()) == (404, {"error": "Not Found"})
+    assert "location" not in r.headers
 
 
 def test_body_limit_checked_while_streaming() -> None:
@@ -259,3 +263,78 @@ def test_invocations_with_several_named_outputs() -> None:
         r = c.post("/invocations", json={"dataframe_split": split})
     assert r.status_code == 200, r.text
     assert r.json() == {"predictions": {"sum": [3.5, 7.0], "twice": [3.0, 6.0]}}
+
+
+class _Trickle:
+    """A request body that sends ``parts`` then stalls (until the test ends)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.headers: dict[str, str] = {}
+        self.parts = parts
+        self.stalled = asyncio.Event()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        for part in self.parts:
+            yield part
+        self.stalled.set()
+        await asyncio.Event().wait()  # never set: the client stopped sending
+        yield b""
+
+
+def test_a_stalled_body_is_a_408_after_the_body_timeout() -> None:
+    async def main() -> HttpError:
+        with pytest.raises(HttpError) as err:
+            await read_body(_Trickle([b'{"inputs"']), 100, stall_timeout_s=0.05)  # type: ignore[arg-type]
+        return err.value
+
+    error = asyncio.run(main())
+    assert error.status == 408 and "no data for 0.05s" in error.message
+
+
+def test_the_deadline_covers_reading_the_body() -> None:
+    async def main() -> HttpError:
+        deadline = time.monotonic() + 0.05
+        with pytest.raises(HttpError) as err:
+            await read_body(_Trickle([b"{"]), 100, stall_timeout_s=30, deadline=deadline)  # type: ignore[arg-type]
+        return err.value
+
+    error = asyncio.run(main())
+    assert error.status == 504 and "deadline exceeded while the request body was read" in (
+        error.message
+    )
+
+
+def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
+    app = create_app([SumModel()], settings(body_timeout_s=30.0, drain_timeout_s=30.0))
+    state = app.state.service
+
+    async def main() -> tuple[HttpError, float]:
+        await state.start()
+        trickle = _Trickle([b'{"inputs"'])
+        reader = asyncio.ensure_future(state.read_body(trickle, time.monotonic() + 30))
+        await asyncio.wait_for(trickle.stalled.wait(), 5)
+        t0 = time.monotonic()
+        await asyncio.wait_for(state.drain(), 5)
+        with pytest.raises(HttpError) as err:
+            await reader
+        return err.value, time.monotonic() - t0
+
+    error, took = asyncio.run(main())
+    assert (error.status, error.message) == (503, "draining")
+    assert took < 1.0  # not the 30 s body or drain timeout
+
+
+def test_rows_per_request_are_capped_with_a_413_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
+    model = SumModel()
+    with TestClient(create_app([model], settings(max_rows_per_request=4, max_batch_size=2))) as c:
+        split = {"columns": ["x", "y"], "data": [[float(i), i] for i in range(5)]}
+        r = c.post("/invocations", json={"dataframe_split": split})
+        assert r.status_code == 413
+        assert r.json()["error"].startswith("request has 5 rows; at most 4 are accepted")
+        split["data"] = split["data"][:4]
+        r = c.post("/invocations", json={"dataframe_split": split})
+        assert r.json() == {"predictions": [0.0, 2.0, 4.0, 6.0]}
+    assert model.batches == [1, 1]  # two parts of two rows, each its own batch

@@ -190,3 +190,88 @@ def test_timeout_header_with_non_ascii_digits_is_a_400_naming_it(value: bytes) -
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert b"X-Request-Timeout-Ms must be an integer" in answer
     assert model.seen == []
+
+
+def test_liveness_holds_while_a_batch_runs_within_the_deadline_it_was_given() -> None:
+    model = GatedModel()
+
+    async def main() -> None:
+        # Default 50 ms (liveness limit 100 ms), but this request asks for 5 s.
+        settings = {"access_log": False, "request_timeout_ms": 50, "workers": 1}
+        async with (
+            serve(model, **settings) as (url, _),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            post = asyncio.create_task(
+                client.post("/v2/models/gated/infer", content=_body(1.0),
+                            headers={"X-Request-Timeout-Ms": "5000"})
+            )  # fmt: skip
+            await _until(model.running.is_set, "the long request's batch runs")
+            for _ in range(30):  # 0.3 s: three times the limit a 50 ms default would set
+                live = await client.get("/v2/health/live")
+                assert live.status_code == 200, live.text
+                await asyncio.sleep(POLL_S)
+            model.gate.set()
+            assert (await post).status_code == 200
+
+    asyncio.run(main())
+
+
+def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
+    model = GatedModel()
+
+    async def main() -> None:
+        async with (
+            serve(model, access_log=False, max_batch_size=2) as (url, state),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            xs = [1.0, 10.0, 11.0, 12.0, 13.0, 14.0]  # three parts of two rows
+            tensor = {"name": "x", "shape": [len(xs)], "datatype": "FP64", "data": xs}
+            big = asyncio.create_task(
+                client.post("/v2/models/gated/infer", json={"inputs": [tensor]})
+            )
+            await _until(model.running.is_set, "the large request's first part runs")
+            small = asyncio.create_task(client.post("/v2/models/gated/infer", content=_body(2.0)))
+            batcher = state.batchers["gated"]
+            await _until(lambda: batcher.queue_depth == 1, "the small request is queued")
+            model.gate.set()
+            r = await big
+            assert r.status_code == 200 and r.json()["outputs"][0]["data"] == xs
+            assert (await small).status_code == 200
+        # The model records each item's first row: the parts start at 1, 11 and 13, and
+        # the small request went between two of them, not after all of them.
+        assert model.seen == [1.0, 2.0, 11.0, 13.0]
+
+    asyncio.run(main())
+
+
+def test_a_request_predicted_in_parts_finishes_when_a_drain_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)
+    model = GatedModel()
+
+    async def main() -> None:
+        async with (
+            serve(model, access_log=False, max_batch_size=2) as (url, state),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            xs = [1.0, 10.0, 11.0, 12.0]  # two parts: the second is submitted mid-drain
+            tensor = {"name": "x", "shape": [len(xs)], "datatype": "FP64", "data": xs}
+            big = asyncio.create_task(
+                client.post("/v2/models/gated/infer", json={"inputs": [tensor]})
+            )
+            await _until(model.running.is_set, "the first part runs")
+            drain = asyncio.create_task(state.drain())
+            await _until(lambda: state.draining, "the drain started")
+            model.gate.set()
+            r = await big
+            await asyncio.wait_for(drain, 10)
+            assert r.status_code == 200, r.text
+            assert r.json()["outputs"][0]["data"] == xs
+            assert r.headers["connection"] == "close"  # answered during the drain
+
+    asyncio.run(main())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -12,10 +15,11 @@ import numpy as np
 import pytest
 
 from serving.app import InferFrontDoor, _infer_route, _RawRequest, create_app
+from serving.metrics import ServiceMetrics
 from serving.model import PreparedItem
 from serving.protocol import ColumnSpec, OutputSpec, Prediction
 from serving.settings import ModelSpec, Settings
-from serving.tracing import configure_logging
+from serving.tracing import MAX_EXCEPTION_CHARS, JsonFormatter, configure_logging
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2, which is not needed here
     warnings.simplefilter("ignore")
@@ -81,7 +85,7 @@ def test_errors_keep_their_status_and_json(client: TestClient) -> None:
     r = client.post("/v2/models/other/versions/8/infer", json=BODY)
     assert r.status_code == 404 and "no version '8'" in r.json()["error"]
     r = client.post("/v2/models/nope/infer", json=BODY)
-    assert r.status_code == 404 and "known models" in r.json()["error"]
+    assert r.status_code == 404 and r.json() == {"error": "model 'nope' is not served"}
     r = client.post(
         "/v2/models/double/infer", content=b"{", headers={"content-type": "application/json"}
     )
@@ -100,9 +104,9 @@ def test_invocations_use_the_default_model(client: TestClient) -> None:
 def test_other_requests_still_reach_starlette(client: TestClient) -> None:
     assert client.get("/v2/models/double/infer").status_code == 405  # routing still says so
     assert client.get("/v2/health/ready").json() == {"ready": True}
-    # A trailing slash is not the hot route: Starlette redirects it, as before.
+    # A trailing slash is not the hot route, and not a redirect built from the Host header.
     r = client.post("/v2/models/double/infer/", json=BODY, follow_redirects=False)
-    assert r.status_code == 307
+    assert (r.status_code, r.json()) == (404, {"error": "Not Found"})
     assert client.get("/metrics").status_code == 200
 
 
@@ -143,3 +147,75 @@ def test_json_log_lines_are_written_by_the_writer_thread(
         logging.getLogger().handlers[:] = []
     err = capfd.readouterr().err
     assert '"message":"request"' in err and '"status":200' in err
+
+
+class _GatedStream:
+    """A stream whose writes block until released: a log writer that fell behind."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.gate.wait(10)
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_log_queue_is_bounded_and_counts_what_it_drops() -> None:
+    import serving.tracing as tracing
+
+    stream = _GatedStream()
+    before = tracing.dropped_log_records()
+    configure_logging("info", stream=stream, queue_size=5)
+    try:
+        log = logging.getLogger("serving")
+        for i in range(50):
+            log.info("request", extra={"i": i})
+        # The writer holds at most one record, the queue five: the rest were dropped.
+        assert tracing.dropped_log_records() - before >= 50 - 6
+    finally:
+        stream.gate.set()
+        tracing._stop_logging()
+        logging.getLogger().handlers[:] = []
+    assert 1 <= len([line for line in stream.lines if '"request"' in line]) <= 6
+    metrics = ServiceMetrics().render().decode()
+    assert f"serving_log_dropped_total {float(tracing.dropped_log_records())}" in metrics
+
+
+def test_a_huge_traceback_is_cut_to_its_tail() -> None:
+    def deep(n: int) -> None:
+        if n:
+            deep(n - 1)
+        raise ValueError("the failing frame")
+
+    try:
+        deep(500)
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("serving", logging.ERROR, __file__, 1, "boom", None, exc_info)
+    entry = json.loads(JsonFormatter().format(record))
+    assert len(entry["exception"]) <= MAX_EXCEPTION_CHARS + 20
+    assert entry["exception"].endswith("ValueError: the failing frame")
+
+
+def test_python_warnings_become_json_log_lines() -> None:
+    import serving.tracing as tracing
+
+    stream = _GatedStream()
+    stream.gate.set()
+    logging.captureWarnings(False)  # an earlier test's capture would hide pytest's swap
+    configure_logging("info", stream=stream)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
+    finally:
+        tracing._stop_logging()
+        logging.getLogger().handlers[:] = []
+        logging.captureWarnings(False)
+    (line,) = [json.loads(t) for t in stream.lines if "overflow" in t]
+    assert line["logger"] == "py.warnings" and line["level"] == "warning"

@@ -13,7 +13,16 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from serving.batching import OutputMismatch
-from serving.model import MlflowModel, ModelLoadError, PreparedItem, load_model, resolve_uri
+from serving.model import (
+    MlflowModel,
+    ModelLoadError,
+    PreparedItem,
+    join_predictions,
+    load_model,
+    resolve_uri,
+    split_item,
+)
+from serving.protocol import Prediction
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("double", "a"), ColSpec("long", "b")]),
@@ -102,3 +111,14 @@ def test_uri_resolution_without_a_registry() -> None:
 def test_load_errors_name_the_model(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"model 'ghost' \(.*\): cannot load"):
         load_model("ghost", str(tmp_path / "nothing-here"))
+
+
+def test_split_item_and_join_predictions_round_trip() -> None:
+    x = np.arange(5.0)
+    parts = split_item(PreparedItem({"x": x}, 5), 2)
+    assert [p.rows for p in parts] == [2, 2, 1]
+    assert all(np.shares_memory(p.columns["x"], x) for p in parts)  # views, no copy
+    joined = join_predictions([Prediction({"y": p.columns["x"] * 2}) for p in parts])
+    np.testing.assert_array_equal(joined.outputs["y"], x * 2)
+    whole = PreparedItem({"x": x}, 5)
+    assert split_item(whole, 5) == [whole]

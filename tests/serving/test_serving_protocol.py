@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from typing import Any
 
 import numpy as np
@@ -9,11 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serving.decoding import BodyDecoder, decode_mlflow, decode_v2
 from serving.protocol import (
     ColumnSpec,
+    Decoded,
     OutputSpec,
     Prediction,
     ProtocolError,
+    TooManyRows,
     decode_mlflow_request,
     decode_v2_request,
     encode_mlflow_response,
@@ -376,3 +382,112 @@ def test_mlflow_response_with_several_named_outputs() -> None:
     out = encode_mlflow_response(pred)["predictions"]
     assert set(out) == {"label", "score"}
     assert out["label"].tolist() == [1, -1] and out["score"].tolist() == [0.5, 0.25]
+
+
+def _nest(depth: int, leaf: Any = 1.0) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [3, 329, 1023])
+def test_deep_nesting_is_a_protocol_error_not_a_recursion_error(depth: int) -> None:
+    # Under orjson's own 1024 limit: such bodies parse, so the codecs must refuse them.
+    v2 = {"inputs": [tensor("input", "FP64", [1, 3], _nest(depth))]}
+    with pytest.raises(ProtocolError, match="input 'input': 'data' is nested more than 2 levels"):
+        decode_v2_request(v2, COLS)
+    for body in (
+        {"inputs": {"cpu_util": [_nest(depth)], "memory_util": [1.0], "network_mbps": [1.0]}},
+        {"dataframe_records": [{"cpu_util": _nest(depth), "memory_util": 1, "network_mbps": 1}]},
+    ):
+        with pytest.raises(ProtocolError, match="column 'cpu_util': each row must hold one scalar"):
+            decode_mlflow_request(body, COLS)
+    strings = {"dataframe_records": [{"s": _nest(depth, "x")}]}
+    with pytest.raises(ProtocolError, match="column 's': each row must hold one scalar"):
+        decode_mlflow_request(strings, (ColumnSpec("s", "string"),))
+
+
+def test_a_long_shape_is_refused_before_its_product_is_computed() -> None:
+    body = {"inputs": [tensor("input", "FP64", [10**18] * 100_000, [1.0])]}
+    with pytest.raises(ProtocolError, match="'shape' has 100000 dimensions"):
+        decode_v2_request(body, COLS)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=30,
+)
+names = st.sampled_from(["input", "cpu_util", "memory_util", "network_mbps", "x"])
+v2_tensors = st.fixed_dictionaries(
+    {"name": names | json_values, "shape": json_values | st.lists(st.integers(0, 4), max_size=3),
+     "datatype": st.sampled_from(["FP64", "FP32", "INT8", "BOOL", "BYTES", "X"]) | json_values,
+     "data": json_values},
+)  # fmt: skip
+mlflow_keys = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    json_values,
+    st.dictionaries(st.just("inputs"), st.lists(v2_tensors, max_size=3)),
+    st.dictionaries(mlflow_keys | st.text(max_size=3), json_values, max_size=2),
+)
+def test_any_json_value_decodes_or_is_a_protocol_error(
+    anything: Any, v2_body: dict[str, Any], mlflow_body: dict[str, Any]
+) -> None:
+    # The HTTP layer turns ProtocolError into a 400; any other exception would be a 500.
+    for decode in (decode_v2_request, decode_mlflow_request):
+        for body in (anything, v2_body, mlflow_body):
+            with contextlib.suppress(ProtocolError):
+                decode(body, COLS)
+
+
+def test_name_checks_are_linear_and_capped_at_twice_the_signature() -> None:
+    # 40,000 names took 24-36 s of quadratic checks; the cap refuses them before any work.
+    many = [f"c{i}" for i in range(40_000)]
+    split = {"dataframe_split": {"columns": many, "data": [[1.0] * len(many)]}}
+    with pytest.raises(ProtocolError, match="names 40000 columns; at most 6 are accepted"):
+        decode_mlflow_request(split, COLS)
+    outputs = {**per_column([[1.0, 2.0, 3.0]]), "outputs": [{"name": n} for n in many]}
+    with pytest.raises(ProtocolError, match="'outputs' names 40000 outputs; at most 2 are"):
+        decode_v2_request(outputs, COLS, ["y"])
+    wide = [ColumnSpec(f"c{i}", "double") for i in range(20_000)]
+    repeated = {"dataframe_split": {"columns": [*many[:20_000], "c0"], "data": [[1.0] * 20_001]}}
+    with pytest.raises(ProtocolError, match="names column 'c0' more than once"):
+        decode_mlflow_request(repeated, wide)  # within the cap: found in one pass
+
+
+def test_large_bodies_decode_in_a_worker_process_with_the_same_result() -> None:
+    body = json.dumps(per_column([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).encode()
+    decoder = BodyDecoder(inline_bytes=0)  # every body goes to the process
+
+    async def main() -> tuple[Decoded, str]:
+        decoded = await decoder.decode(decode_v2, body, COLS, (), 2)
+        with pytest.raises(TooManyRows, match="request has 2 rows; at most 1 are accepted"):
+            await decoder.decode(decode_v2, body, COLS, (), 1)
+        with pytest.raises(ProtocolError) as err:
+            await decoder.decode(decode_mlflow, b'{"instances": [', COLS, (), 2)
+        return decoded, str(err.value)
+
+    try:
+        decoded, error = asyncio.run(main())
+        assert decoder._pool is not None  # it did not run inline
+    finally:
+        decoder.close()
+    inline = decode_v2(body, COLS, ())
+    assert decoded.rows == inline.rows == 2
+    for name in inline.columns:
+        np.testing.assert_array_equal(decoded.columns[name], inline.columns[name])
+    assert error.startswith("malformed JSON body")
+
+
+def test_a_finite_value_that_overflows_a_float_column_is_refused_as_out_of_range() -> None:
+    cols = (ColumnSpec("x", "float"),)
+    with pytest.raises(ProtocolError, match="column 'x': values out of range for float32"):
+        decode_mlflow_request({"inputs": {"x": [1.7e308]}}, cols)
+    with pytest.raises(ProtocolError, match="datatype FP64 cannot be converted safely"):
+        decode_v2_request({"inputs": [tensor("x", "FP64", [1], [1.7e308])]}, cols)
+    with pytest.raises(ProtocolError, match="input 'x': values out of range for float32"):
+        decode_v2_request({"inputs": [tensor("x", "FP32", [1], [1.7e308])]}, cols)
