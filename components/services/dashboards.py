@@ -168,6 +168,13 @@ def _panels() -> list[dict[str, Any]]:
             unit="reqps",
         ),
         _panel(
+            "Log records dropped",
+            [(f"sum by (pod) (rate(serving_log_dropped_total[{_RI}]))", "{{pod}}")],
+            unit="cps",
+            description="The log queue was full (a flood of requests): records are dropped, "
+            "not queued without bound.",
+        ),
+        _panel(
             "GPU utilisation",
             [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu {{gpu}}")],
             unit="percent",

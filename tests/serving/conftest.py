@@ -7,7 +7,6 @@ bounded loop. Their logs go to files, never to a pipe that could fill up.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -17,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -103,23 +101,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-
-
-async def probe_health(url: str, until: asyncio.Future[Any], interval_s: float = 0.02) -> float:
-    """Poll ``/v2/health/live`` and ``/ready`` until ``until`` is done; return the worst latency.
-
-    Every probe must answer 200 (a probe that fails or takes over 10 s fails the test).
-    """
-    worst = 0.0
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        while not until.done():
-            for path in ("/v2/health/live", "/v2/health/ready"):
-                t0 = time.perf_counter()
-                r = await client.get(path)
-                worst = max(worst, time.perf_counter() - t0)
-                assert r.status_code == 200, (path, r.status_code, r.text)
-            await asyncio.sleep(interval_s)  # probe period, as a kubelet's would be
-    return worst
 
 
 def _free_port() -> int:

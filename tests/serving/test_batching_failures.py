@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from test_batching import double, make_rig, outcome, run, settle
 
 from serving.batching import (
     Batcher,
@@ -22,6 +21,7 @@ from serving.batching import (
     DrainTimeout,
     OutputMismatch,
 )
+from tests.serving.batching_rig import double, make_rig, outcome, run, settle
 
 
 def poison_handler(items: Sequence[int]) -> list[int]:

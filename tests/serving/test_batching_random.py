@@ -15,7 +15,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_batching import FakeExecutor, make_rig, run, settle
 
 from serving.batching import (
     Batcher,
@@ -25,6 +24,7 @@ from serving.batching import (
     OutputMismatch,
     QueueFull,
 )
+from tests.serving.batching_rig import FakeExecutor, make_rig, run, settle
 
 OK, POISON, MISMATCH = "ok", "poison", "mismatch"
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from conftest import probe_health
+
+from tests.serving.probes import probe_health
 
 if TYPE_CHECKING:
     from conftest import Server
