@@ -37,8 +37,9 @@ KUBERNETES_VERSION = re.compile(r"^1\.(\d{2})$")
 # r6gd, t4g, im4gn, g5g), plus the first-generation a1.
 _ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)$")
 # NVIDIA families (EC2 "accelerated computing"); g4ad is AMD and inf/trn are Neuron.
-# g5g is the one Arm family among them.
-_NVIDIA_FAMILY = re.compile(r"^(g4dn|g5g?|g6[ef]?|gr6f?|g7e?|p3(dn)?|p4de?|p5e?n?|p6e?-[a-z0-9]+)$")
+# g5g is the one Arm family among them. The policy pack keeps the same pattern (a copy:
+# it is published alone); a test holds the two equal.
+_NVIDIA_FAMILY = re.compile(r"^(g3s?|g4dn|g5g?|g6[ef]?|gr6f?|g7e?|p[2-6][a-z0-9-]*)$")
 
 SupportType = Literal["STANDARD", "EXTENDED"]
 

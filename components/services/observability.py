@@ -197,7 +197,8 @@ def jaeger_badger_config(retention: str) -> dict[str, object]:
             },
         },
         "extensions": {
-            "healthcheckv2": {"use_v2": True, "http": {}},
+            # The chart's probes call /status on the pod IP: listen beyond localhost.
+            "healthcheckv2": {"use_v2": True, "http": {"endpoint": "0.0.0.0:13133"}},
             "jaeger_query": {"storage": {"traces": "badger_main"}},
             "jaeger_storage": {
                 "backends": {

@@ -272,9 +272,9 @@ def test_node_group_unknowns_cannot_be_judged() -> None:
         "m7g.large",
     ],
 )
-def test_the_packs_nvidia_families_cover_the_components(instance_type: str) -> None:
-    # The pack keeps its own copy (it is published alone): every type a node group
-    # accepts as NVIDIA must need the GPU taint here too.
+def test_the_packs_nvidia_families_equal_the_components(instance_type: str) -> None:
+    # The pack keeps its own copy (it is published alone): a type is NVIDIA to both or
+    # to neither.
     from components._aws import is_nvidia
 
     untainted = {
@@ -283,4 +283,4 @@ def test_the_packs_nvidia_families_cover_the_components(instance_type: str) -> N
         "taints": [],
     }
     flagged = "eks-gpu-nodegroup-taint" in fired(NG, untainted)
-    assert flagged or not is_nvidia(instance_type), instance_type
+    assert flagged is is_nvidia(instance_type), instance_type
