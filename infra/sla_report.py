@@ -32,11 +32,6 @@ from components.services.observability_rules import SloTargets
 
 QUERY_TIMEOUT_S = 10.0
 _DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
-_KEYS = {
-    "availability_percent": "mlplatform:sloAvailabilityPercent",
-    "latency_p95_ms": "mlplatform:sloLatencyP95Ms",
-    "error_rate_percent": "mlplatform:sloErrorRatePercent",
-}
 
 
 class ReportError(Exception):
@@ -55,33 +50,32 @@ class ModelSla:
 
 
 def load_targets(stack: str | None) -> SloTargets:
-    """Return the stack's SLO targets (defaults without a stack or for absent keys).
+    """Return the stack's SLO targets, read and checked by ``infra.config`` like every
+    other setting (``Pulumi.yaml``'s defaults fill what the stack leaves out); without a
+    stack, ``SloTargets()`` (the same defaults).
 
-    Raises ``ReportError`` for an unknown stack, an unreadable stack file or a value
-    that is not a number.
+    Raises ``ReportError`` for an unknown stack, an unreadable stack file or an invalid
+    configuration (one line naming each bad key).
     """
-    defaults = SloTargets()
     if stack is None:
-        return defaults
+        return SloTargets()
+    from infra import stack_args
+    from infra.config import ConfigError, parse_settings
+    from infra.config_keys import PROJECT
     from infra.offline.stack_file import PlanInputError, load_stack_config
 
     try:
-        values = load_stack_config(stack).values
+        config = load_stack_config(stack)
     except PlanInputError as exc:
         raise ReportError(str(exc)) from None
-    fields: dict[str, Any] = {}
-    for field, key in _KEYS.items():
-        raw = values.get(key)
-        if raw is None or raw == "":
-            continue
-        try:
-            fields[field] = int(raw) if field == "latency_p95_ms" else float(raw)
-        except ValueError:
-            raise ReportError(
-                f"{key}={raw!r} in stack {stack!r} is not a number; set it with "
-                f"`pulumi config set {key.split(':')[1]} <number>`"
-            ) from None
-    return SloTargets(**{**asdict(defaults), **fields})
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
+    secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]
+    try:
+        settings = parse_settings(raw, secret)
+    except ConfigError as exc:
+        raise ReportError(str(exc)) from None
+    return stack_args.slo_targets(settings)
 
 
 def query(base_url: str, promql: str) -> dict[str, float]:

@@ -241,6 +241,15 @@ OBSERVABILITY_KEYS = {
 }
 
 
+def slo_targets(settings: Settings) -> SloTargets:
+    """The inference service's SLO targets (alerts, SLA report)."""
+    return SloTargets(
+        availability_percent=settings.slo_availability_percent,
+        latency_p95_ms=settings.slo_latency_p95_ms,
+        error_rate_percent=settings.slo_error_rate_percent,
+    )
+
+
 def observability_args(
     settings: Settings, storage_class: pulumi.Input[str] = "gp3-encrypted"
 ) -> ObservabilityArgs:
@@ -254,11 +263,7 @@ def observability_args(
         alert_webhook_url=pulumi.Output.secret(url) if url else None,
         jaeger_storage=settings.jaeger_storage,  # type: ignore[arg-type]  # checked by the validator
         jaeger_retention=settings.jaeger_retention,
-        slo=SloTargets(
-            availability_percent=settings.slo_availability_percent,
-            latency_p95_ms=settings.slo_latency_p95_ms,
-            error_rate_percent=settings.slo_error_rate_percent,
-        ),
+        slo=slo_targets(settings),
         runbook_base_url=settings.runbook_base_url,
         system_pool=settings.system_pool,
     )

@@ -472,3 +472,14 @@ def test_the_slo_targets_reach_the_settings() -> None:
         "badger",
         "memory",
     )
+
+
+def test_the_slo_defaults_of_the_code_are_pulumi_yamls() -> None:
+    # The SLA report without --stack uses SloTargets(); a stack uses Pulumi.yaml's defaults.
+    from components import SloTargets
+    from infra import stack_args
+
+    defaults = load_stack_config(None, ROOT / "Pulumi.dev.yaml", root=ROOT).values
+    assert defaults["mlplatform:sloLatencyP95Ms"] == str(SloTargets().latency_p95_ms)
+    assert float(defaults["mlplatform:sloAvailabilityPercent"]) == SloTargets().availability_percent
+    assert stack_args.slo_targets(parse_settings(raw_for("dev"))) == SloTargets()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -195,24 +196,35 @@ def test_table_names_the_breaches(prometheus: Prometheus) -> None:
 
 
 def _project(tmp_path: Path, stack: str, config: str) -> Path:
-    (tmp_path / "Pulumi.yaml").write_text(
-        "name: mlplatform\nruntime: python\nconfig:\n  sloLatencyP95Ms:\n    default: 300\n"
-    )
-    (tmp_path / f"Pulumi.{stack}.yaml").write_text(f"config:\n{config}")
+    """A checkout with the project's Pulumi.yaml and a dev-like stack with ``config``."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    dev = (ROOT / "Pulumi.dev.yaml").read_text()
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(dev.rstrip("\n") + "\n" + config)
     return tmp_path
 
 
 def test_targets_come_from_the_stack(prometheus: Prometheus, tmp_path: Path) -> None:
-    config = '  mlplatform:sloAvailabilityPercent: "99"\n  mlplatform:sloErrorRatePercent: "1"\n'
+    config = (
+        '  mlplatform:sloAvailabilityPercent: "99"\n  mlplatform:sloErrorRatePercent: "1"\n'
+        "  mlplatform:sloLatencyP95Ms: 300\n"
+    )
     cwd = _project(tmp_path, "relaxed", config)
     args = ("--prometheus", prometheus.url, "--window", "2d", "--json", "--stack", "relaxed")
     result = report(*args, cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(result.stdout)
     assert document["targets"]["availability_percent"] == 99.0
-    assert document["targets"]["latency_p95_ms"] == 300  # Pulumi.yaml's default
+    assert document["targets"]["latency_p95_ms"] == 300
     assert document["targets"]["error_rate_percent"] == 1.0
     assert document["models"]["ranker"]["error_budget_remaining_percent"] == pytest.approx(50.0)
+    # What the stack leaves out comes from Pulumi.yaml's defaults (100 ms here).
+    cwd = (
+        _project(tmp_path / "defaults", "plain", "")
+        if (tmp_path / "defaults").mkdir() is None
+        else cwd
+    )
+    result = report(*args[:-1], "plain", cwd=cwd)
+    assert json.loads(result.stdout)["targets"]["latency_p95_ms"] == 100
 
 
 def test_bad_stack_value_is_a_usage_error(prometheus: Prometheus, tmp_path: Path) -> None:
@@ -220,8 +232,8 @@ def test_bad_stack_value_is_a_usage_error(prometheus: Prometheus, tmp_path: Path
     result = report("--prometheus", prometheus.url, "--stack", "bad", cwd=cwd)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "sla_report: mlplatform:sloAvailabilityPercent='high' in stack 'bad' is not a number; "
-        "set it with `pulumi config set sloAvailabilityPercent <number>`"
+        "sla_report: invalid stack configuration: mlplatform:sloAvailabilityPercent: 'high' "
+        "is not a percentage like 99.9"
     ]
 
 
