@@ -68,7 +68,12 @@ def build_foundation(settings: Settings) -> Foundation:
     network = Network(name, stack_args.network_args(settings, tags), opts=protected)
     on_network = Placeholders(vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids)
     cluster = Cluster(name, stack_args.cluster_args(settings, tags, on_network), opts=protected)
+    # Before the token rule the Cluster was mlplatform:cluster:Cluster, with CoreDNS and
+    # the EBS CSI driver as its children: their former URNs keep an existing stack's state.
+    stack, project = pulumi.get_stack(), pulumi.get_project()
+    former_cluster = f"urn:pulumi:{stack}::{project}::mlplatform:cluster:Cluster::{name}"
     on_cluster = Placeholders(
+        former_cluster_urn=former_cluster,
         vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,
         cluster_name=cluster.cluster_name,

@@ -86,6 +86,7 @@ class Placeholders:
     oidc_issuer: pulumi.Input[str] = "https://oidc.example"
     cluster_endpoint: pulumi.Input[str] = "https://cluster.example"
     cluster_security_group_id: pulumi.Input[str] = "sg-00000000"
+    former_cluster_urn: str | None = None
 
 
 def network_args(settings: Settings, tags: Mapping[str, str]) -> NetworkArgs:
@@ -133,6 +134,7 @@ def cluster_addons_args(
         oidc_issuer=deploy.oidc_issuer,
         addon_versions={a: settings.addon_versions[a] for a in NODE_ADDONS},
         system_pool=settings.system_pool,
+        former_parent_urn=deploy.former_cluster_urn,
         tags=dict(tags),
     )
 

@@ -45,6 +45,10 @@ class ClusterAddonsArgs:
     are pinned to. Default ``system``."""
     coredns_replicas: int = 2
     """CoreDNS replicas, at least 2 so DNS survives a node loss. Default 2."""
+    former_parent_urn: str | None = None
+    """URN of the component these add-ons and the EBS CSI role were children of before
+    ``ClusterAddons`` existed (the Cluster under its former type token): given, a stack
+    created then moves them here instead of creating them again. Default none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for the add-ons and the role. Default none."""
 
@@ -82,13 +86,13 @@ class ClusterAddons(pulumi.ComponentResource):
     ) -> None:
         raise_for("ClusterAddonsArgs", validate_cluster_addons_args(args))
         super().__init__(type_token("ClusterAddons"), name, None, opts)
-        # These add-ons used to be children of the Cluster itself: give their old parent
-        # as an alias so an existing stack moves them instead of replacing them.
-        former = [pulumi.Alias(parent=opts.parent)] if opts and opts.parent else None
+        # These add-ons used to be children of the Cluster itself: their former URNs are
+        # aliases, so an existing stack moves them instead of creating them again (EKS
+        # refuses a second add-on of a name).
+        former = [pulumi.Alias(parent=args.former_parent_urn)] if args.former_parent_urn else None
         # A component's depends_on does not reach its children: the add-ons themselves
         # must wait for the nodes, or EKS waits for a healthy CoreDNS that cannot start.
         after = depends_on_of(opts)
-        child = pulumi.ResourceOptions(parent=self, aliases=former)
         on_nodes = pulumi.ResourceOptions(parent=self, aliases=former, depends_on=after)
         context = account_context(self)
         tags = dict(args.tags)
@@ -109,7 +113,16 @@ class ClusterAddons(pulumi.ComponentResource):
                 },
                 tags=tags,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                aliases=[
+                    pulumi.Alias(
+                        type_="mlplatform:irsa:ServiceAccountRole", parent=args.former_parent_urn
+                    )
+                ]
+                if args.former_parent_urn
+                else None,
+            ),
         )
         configuration = {
             "coredns": {**placement, "replicaCount": args.coredns_replicas},

@@ -241,3 +241,13 @@ def test_observability_runs_after_the_add_ons_and_the_gpu_exporter_after_the_ope
     assert named["dcgm-exporter"].inputs["values"]["serviceMonitor"] == {"enabled": True}
     assert "grafanaAdminPassword" in prod_run.secret_outputs
     assert prod_run.outputs["otlpEndpoint"].endswith(".observability.svc:4318")
+
+
+def test_an_existing_stack_keeps_coredns_and_the_ebs_csi_driver(prod_run: ProgramRun) -> None:
+    # Created by the program before ClusterAddons existed, as children of the Cluster
+    # under its former token: those URNs are aliases, so EKS is not asked for them again.
+    former = "urn:pulumi:prod::mlplatform::mlplatform:cluster:Cluster::mlplatform-prod"
+    addons = _addons(prod_run)
+    for name in ("coredns", "aws-ebs-csi-driver"):
+        assert addons[name].name == f"mlplatform-prod-{name}"
+        assert {"spec": {"parentUrn": former}} in addons[name].aliases, name

@@ -56,17 +56,31 @@ def test_ebs_csi_controller_on_the_system_pool_nodes_everywhere_with_its_own_rol
     assert attachment.inputs["policyArn"].endswith("service-role/AmazonEBSCSIDriverPolicy")
 
 
-def test_children_alias_their_former_parent() -> None:
-    # Before ClusterAddons existed the add-ons were children of the Cluster component:
-    # the alias lets an existing stack move them instead of replacing them.
+def test_children_alias_their_former_urns() -> None:
+    # Before ClusterAddons existed the add-ons and the EBS CSI role were children of the
+    # Cluster component under its former token: those URNs are their aliases.
+    former = "urn:pulumi:t::mlplatform::mlplatform:cluster:Cluster::ml"
+
     def program() -> None:
         cluster = pulumi.ComponentResource("mlplatform:index:Cluster", "ml")
-        ClusterAddons("ml", ARGS, opts=pulumi.ResourceOptions(parent=cluster))
+        ClusterAddons(
+            "ml",
+            replace(ARGS, former_parent_urn=former),
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
 
     run = plan(program)
-    (cluster,) = run.by_type("mlplatform:index:Cluster")
     for addon in run.by_type("aws:eks/addon:Addon"):
-        assert {"spec": {"parentUrn": cluster.urn}} in addon.aliases, addon.aliases
+        assert {"spec": {"parentUrn": former}} in addon.aliases, addon.aliases
+    (role,) = run.by_type("mlplatform:index:ServiceAccountRole")
+    assert {
+        "spec": {"type": "mlplatform:irsa:ServiceAccountRole", "parentUrn": former}
+    } in role.aliases
+    # Names are unchanged, so each alias spec resolves to the former URN exactly.
+    assert {a.name for a in run.by_type("aws:eks/addon:Addon")} == {
+        "ml-coredns",
+        "ml-aws-ebs-csi-driver",
+    }
 
 
 @pytest.mark.parametrize(
