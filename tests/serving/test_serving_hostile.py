@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 JSON = {"Content-Type": "application/json"}
 #: Worst health-probe latency tolerated while a hostile request is processed. Generous:
-#: these 2-core machines are shared and noisy; the defects held probes for seconds.
-PROBE_BOUND_S = 0.25
+#: these 2-core machines are shared and noisy (a loaded run measured 0.28 s where a quiet
+#: one measures 0.01 s); the defects held probes for 1.3 to 36 s.
+PROBE_BOUND_S = 1.0
 
 
 def _nested(depth: int) -> str:
@@ -380,6 +381,6 @@ def test_huge_valid_requests_get_413_and_do_not_hold_up_small_ones(hostile_serve
         assert r.status_code == 413, r.text
         assert r.json()["error"].startswith(f"request has {rows} rows; at most 10000 are")
     # Before: small requests waited 5-6 s and RSS grew by 226 MB.
-    assert worst_small < 1.0, f"a small request took {worst_small:.3f}s"
+    assert worst_small < 2.0, f"a small request took {worst_small:.3f}s"  # was 5-6 s
     assert worst_probe < PROBE_BOUND_S
     assert hostile_server.rss_mb() - rss_before < 60
