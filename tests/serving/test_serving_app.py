@@ -321,7 +321,7 @@ def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
 
     error, took = asyncio.run(main())
     assert (error.status, error.message) == (503, "draining")
-    assert took < 1.0  # not the 30 s body or drain timeout
+    assert took < 5.0  # not the 30 s body or drain timeout
 
 
 def test_rows_per_request_are_capped_with_a_413_naming_the_limit(

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
 #: Worst health-probe latency tolerated while a hostile request is processed. Generous:
 #: these 2-core machines are shared and noisy (a loaded run measured 0.28 s where a quiet
-#: one measures 0.01 s); the defects held probes for 1.3 to 36 s.
+#: one measures 0.01 s); the defects held probes for over a second, up to 36 s.
 PROBE_BOUND_S = 1.0
 
 
@@ -346,7 +346,7 @@ def test_a_dribbled_body_is_bounded_by_the_request_deadline(hostile_server: Serv
     raw, took = asyncio.run(main())
     status, _, answer = _answer(raw)
     assert (status, answer) == (504, {"error": "deadline exceeded while the request body was read"})
-    assert 0.9 < took < 3.0  # the 1000 ms deadline, not the whole dribble (~20 s)
+    assert 0.9 < took < 6.0  # the 1000 ms deadline, not the whole dribble (~20 s)
 
 
 def test_huge_valid_requests_get_413_and_do_not_hold_up_small_ones(hostile_server: Server) -> None:
