@@ -102,6 +102,12 @@ def critical_addon_tolerations() -> list[dict[str, str]]:
     return [{"key": CRITICAL_ADDONS_KEY, "operator": "Exists", "effect": "NoSchedule"}]
 
 
+def system_placement(pool: str) -> dict[str, object]:
+    """``nodeSelector`` and ``tolerations`` of a platform service on the system pool
+    ``pool`` (it tolerates the pool's optional ``CriticalAddonsOnly`` taint)."""
+    return {"nodeSelector": pool_selector(pool), "tolerations": critical_addon_tolerations()}
+
+
 @dataclass(frozen=True)
 class ChartPin:
     """A Helm chart at one exact version from one repository.

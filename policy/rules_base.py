@@ -130,6 +130,13 @@ def contains_unknown(text: str) -> bool:
     return any(sentinel in text for sentinel in UNKNOWN_SENTINELS)
 
 
+def chart_name(props: Mapping[str, Any]) -> str | None:
+    """The chart a Helm release installs, without its repository (``oci://.../karpenter``
+    -> ``karpenter``); None when unknown."""
+    chart = props.get("chart")
+    return chart.rsplit("/", 1)[-1] if isinstance(chart, str) else None
+
+
 def dig(value: Any, *path: str | int) -> Any:
     """Follow ``path`` (mapping keys or sequence indexes) into ``value``.
 

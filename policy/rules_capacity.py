@@ -15,6 +15,7 @@ from policy.rules_base import (
     as_bool,
     as_list,
     as_number,
+    chart_name,
     dig,
     is_unknown,
     iter_mappings,
@@ -41,11 +42,6 @@ REQUIRED_EVENTS = frozenset(
     }
 )
 DEVICE_PLUGIN_CHARTS = frozenset({"nvidia-device-plugin", "gpu-operator"})
-
-
-def _chart_name(props: Mapping[str, Any]) -> str | None:
-    chart = dig(props, "chart")
-    return chart.rsplit("/", 1)[-1] if isinstance(chart, str) else None
 
 
 def is_gpu_node_pool(props: Mapping[str, Any]) -> bool | None:
@@ -119,7 +115,7 @@ def _interruption_queue(resources: Resources, aliases: Aliases) -> list[tuple[st
     rules = {urn: props for urn, t, props in resources if t == EVENT_RULE}
     targets = [props for _, t, props in resources if t == EVENT_TARGET]
     for urn, kind, props in resources:
-        if kind != RELEASE or _chart_name(props) != "karpenter":
+        if kind != RELEASE or chart_name(props) != "karpenter":
             continue
         queue_name = dig(props, "values", "settings", "interruptionQueue")
         if is_unknown(queue_name):
@@ -176,7 +172,7 @@ def _device_plugin(resources: Resources, aliases: Aliases) -> list[tuple[str, st
     gpu, bottlerocket = _gpu_capacity(resources)
     if not gpu or bottlerocket:
         return []
-    names = {_chart_name(props) for _, kind, props in resources if kind == RELEASE}
+    names = {chart_name(props) for _, kind, props in resources if kind == RELEASE}
     if names & DEVICE_PLUGIN_CHARTS:
         return []
     return [

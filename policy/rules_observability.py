@@ -6,25 +6,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policy.rules_base import MISSING, ResourceRule, dig, is_unknown, iter_mappings, mandatory_rule
+from policy.rules_base import (
+    MISSING,
+    ResourceRule,
+    chart_name,
+    dig,
+    is_unknown,
+    iter_mappings,
+    mandatory_rule,
+)
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 _GRAFANA_CHARTS = frozenset({"grafana", "kube-prometheus-stack"})
 
 
-def _chart(props: Mapping[str, Any]) -> str | None:
-    chart = dig(props, "chart")
-    return chart.rsplit("/", 1)[-1] if isinstance(chart, str) else None
-
-
 def _grafana_values(props: Mapping[str, Any]) -> Any:
     values = dig(props, "values")
-    return values if _chart(props) == "grafana" else dig(values, "grafana")
+    return values if chart_name(props) == "grafana" else dig(values, "grafana")
 
 
 def _grafana_password(_: str, props: Mapping[str, Any]) -> list[str]:
-    if _chart(props) not in _GRAFANA_CHARTS:
+    if chart_name(props) not in _GRAFANA_CHARTS:
         return []
     grafana = _grafana_values(props)
     password = dig(grafana, "adminPassword")
@@ -37,7 +40,7 @@ def _grafana_password(_: str, props: Mapping[str, Any]) -> list[str]:
 
 
 def _prometheus_storage(_: str, props: Mapping[str, Any]) -> list[str]:
-    if _chart(props) != "kube-prometheus-stack":
+    if chart_name(props) != "kube-prometheus-stack":
         return []
     spec = dig(props, "values", "prometheus", "prometheusSpec")
     storage = dig(spec, "storageSpec")

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._aws import account_context, addon_pin_problems, managed_addon
-from components._k8s import critical_addon_tolerations, pool_selector
+from components._k8s import system_placement
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
@@ -96,10 +96,7 @@ class ClusterAddons(pulumi.ComponentResource):
         on_nodes = pulumi.ResourceOptions(parent=self, aliases=former, depends_on=after)
         context = account_context(self)
         tags = dict(args.tags)
-        placement = {
-            "nodeSelector": pool_selector(args.system_pool),
-            "tolerations": critical_addon_tolerations(),
-        }
+        placement = system_placement(args.system_pool)
 
         ebs_role = ServiceAccountRole(
             f"{name}-ebs-csi",

@@ -35,11 +35,10 @@ from components._aws import account_context, service_role, spot_diversity_proble
 from components._k8s import (
     ChartPin,
     NodeTaint,
-    critical_addon_tolerations,
     helm_release,
     node_labels,
     node_taints,
-    pool_selector,
+    system_placement,
 )
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
@@ -398,10 +397,7 @@ class Karpenter(pulumi.ComponentResource):
             parent=self,
             release_name="karpenter-crd",
         )
-        placement = {
-            "nodeSelector": pool_selector(args.system_pool),
-            "tolerations": critical_addon_tolerations(),
-        }
+        placement = system_placement(args.system_pool)
         self.release = helm_release(
             name,
             pin=args.chart,

@@ -28,10 +28,9 @@ import pulumi_random as random
 
 from components._k8s import (
     ChartPin,
-    critical_addon_tolerations,
     helm_release,
     namespace,
-    pool_selector,
+    system_placement,
 )
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
@@ -286,10 +285,7 @@ class Observability(pulumi.ComponentResource):
         )
         tracing = namespace(TRACING, parent=self, pod_security="baseline")
         child = pulumi.ResourceOptions(parent=self)
-        placement = {
-            "nodeSelector": pool_selector(args.system_pool),
-            "tolerations": critical_addon_tolerations(),
-        }
+        placement = system_placement(args.system_pool)
 
         password = random.RandomPassword(
             f"{name}-grafana-admin", length=32, special=False, opts=child
