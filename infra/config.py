@@ -355,14 +355,12 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
     observability = validate_observability_args(stack_args.observability_args(settings))
     checks.append((observability, stack_args.OBSERVABILITY_KEYS))
+    if settings.pools("karpenter"):
+        karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
+        checks.append((karpenter, stack_args.karpenter_keys(settings)))
     for problems, keys in checks:
         for problem in problems:
             r.fail(stack_args.key_for(problem.field, keys), problem.rule, problem.value)
-    if settings.pools("karpenter"):
-        karpenter = stack_args.karpenter_args(settings, tags)
-        keys = stack_args.karpenter_keys(settings)
-        for problem in validate_karpenter_args(karpenter):
-            r.fail(stack_args.karpenter_key_for(problem.field, keys), problem.rule, problem.value)
 
 
 def parse_settings(

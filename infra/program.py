@@ -35,6 +35,8 @@ class Foundation:
     cluster: Cluster
     node_groups: Mapping[str, NodeGroup]
     addons: ClusterAddons
+    deploy: Placeholders
+    """The network's and the cluster's deploy-time values, for the later stages' args."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ def build_foundation(settings: Settings) -> Foundation:
         cluster_name=cluster.cluster_name,
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer,
+        cluster_endpoint=cluster.endpoint,
+        cluster_security_group_id=cluster.cluster_security_group_id,
     )
     node_groups = {
         pool: NodeGroup(
@@ -99,7 +103,9 @@ def build_foundation(settings: Settings) -> Foundation:
             providers=[cluster.provider],
         ),
     )
-    return Foundation(network=network, cluster=cluster, node_groups=node_groups, addons=addons)
+    return Foundation(
+        network=network, cluster=cluster, node_groups=node_groups, addons=addons, deploy=on_cluster
+    )
 
 
 def build_services(settings: Settings, foundation: Foundation) -> Services:
@@ -115,15 +121,9 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     in_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
     karpenter = None
     if settings.pools("karpenter"):
-        deploy = Placeholders(
-            cluster_endpoint=cluster.endpoint,
-            cluster_security_group_id=cluster.cluster_security_group_id,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-        )
         karpenter = Karpenter(
             f"{name}-karpenter",
-            stack_args.karpenter_args(settings, tags, deploy),
+            stack_args.karpenter_args(settings, tags, foundation.deploy),
             opts=pulumi.ResourceOptions.merge(
                 in_cluster, pulumi.ResourceOptions(depends_on=[foundation.addons])
             ),

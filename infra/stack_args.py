@@ -67,12 +67,18 @@ def pool_keys(pool: str) -> dict[str, str]:
 
 
 def key_for(field: str, keys: Mapping[str, str]) -> str:
-    """Return the config key of an Args ``field`` (``addon_versions.coredns`` ->
-    ``addonVersions.coredns``). Raises ``KeyError`` for a field no key sets."""
-    if field in keys:
-        return keys[field]
-    head, dot, rest = field.partition(".")
-    return keys[head] + dot + rest
+    """Return the config key of an Args ``field``: the key of its longest known prefix.
+    A top-level mapping field carries its entry over (``addon_versions.coredns`` ->
+    ``addonVersions.coredns``); a deeper one names its nearest key
+    (``pools.gpu.expire_after`` -> ``nodeGroups.gpu``). Raises ``KeyError`` for a field
+    no key sets."""
+    parts = field.split(".")
+    for end in range(len(parts), 0, -1):
+        head = ".".join(parts[:end])
+        if head in keys:
+            rest = parts[end:] if end == 1 else []
+            return ".".join([keys[head], *rest])
+    raise KeyError(field)
 
 
 @dataclass(frozen=True)
@@ -185,16 +191,6 @@ def karpenter_keys(settings: Settings) -> dict[str, str]:
             keys[f"pools.{pool}.{field}"] = f"nodeGroups.{pool}.{key}"
         keys[f"pools.{pool}.ami_alias"] = "karpenterAmiAlias"
     return keys
-
-
-def karpenter_key_for(field: str, keys: Mapping[str, str]) -> str:
-    """The config key of a KarpenterArgs problem field (longest known prefix)."""
-    parts = field.split(".")
-    for end in range(len(parts), 0, -1):
-        head = ".".join(parts[:end])
-        if head in keys:
-            return keys[head]
-    return "nodeGroups"
 
 
 def karpenter_args(
