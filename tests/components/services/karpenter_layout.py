@@ -16,9 +16,20 @@ When the pin moves, re-read those files at the new tag and update this module by
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from tests.components import layout
+from tests.components.layout import (
+    Arr,
+    Bool,
+    Int,
+    Layout,
+    Map,
+    Obj,
+    Quantity,
+    Str,
+    req,
+)
 
 KARPENTER_VERSION = "1.14.1"
 
@@ -29,166 +40,6 @@ CRD_API_VERSIONS = {
     "NodePool": "karpenter.sh/v1",
     "EC2NodeClass": "karpenter.k8s.aws/v1",
 }
-
-
-# --- the schema notation --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Str:
-    """A string; ``enum`` lists the allowed values, ``pattern`` is the CRD's regex.
-
-    As in OpenAPI, the pattern is not implicitly anchored (``re.search``).
-    """
-
-    enum: tuple[str, ...] | None = None
-    pattern: str | None = None
-
-
-@dataclass(frozen=True)
-class Int:
-    """An integer (not a bool) with optional inclusive bounds."""
-
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-@dataclass(frozen=True)
-class Num:
-    """A number (integer or float, not a bool)."""
-
-
-@dataclass(frozen=True)
-class Bool:
-    """A boolean."""
-
-
-@dataclass(frozen=True)
-class IntOrStr:
-    """``x-kubernetes-int-or-string``: an integer or a string (a resource quantity)."""
-
-
-Quantity = IntOrStr
-"""Resource quantities (``limits``) are int-or-string in the CRDs."""
-
-
-@dataclass(frozen=True)
-class AnyValue:
-    """Anything (``x-kubernetes-preserve-unknown-fields``)."""
-
-
-@dataclass(frozen=True)
-class Arr:
-    """A list whose items all follow ``item``."""
-
-    item: Schema
-
-
-@dataclass(frozen=True)
-class Map:
-    """An object with free keys (``additionalProperties``) whose values follow ``value``."""
-
-    value: Schema
-
-
-@dataclass(frozen=True)
-class Obj:
-    """An object with the listed ``fields`` only; ``required`` names the mandatory ones."""
-
-    fields: Mapping[str, Schema]
-    required: frozenset[str] = field(default_factory=frozenset)
-
-    def __post_init__(self) -> None:
-        unknown = self.required - set(self.fields)
-        assert not unknown, f"required fields not in fields: {sorted(unknown)}"
-
-
-Schema = Str | Int | Num | Bool | IntOrStr | AnyValue | Arr | Map | Obj
-
-
-def _req(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
-
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def problems(value: object, schema: Schema, path: str = "") -> list[str]:
-    """Every way ``value`` departs from ``schema``, each message starting with its dotted path.
-
-    Reports unknown fields, missing required fields, wrong types, values outside an enum,
-    strings not matching the pattern and integers out of bounds. List items are named
-    ``path[i]``. A ``None`` value is reported as a wrong type: no field of these CRDs is
-    ``nullable``.
-    """
-    where = path or "<root>"
-    if isinstance(schema, AnyValue):
-        return []
-    if isinstance(schema, Str):
-        if not isinstance(value, str):
-            return [f"{where}: expected a string, got {_type_name(value)}"]
-        if schema.enum is not None and value not in schema.enum:
-            allowed = ", ".join(schema.enum)
-            return [f"{where}: {value!r} is not one of [{allowed}]"]
-        if schema.pattern is not None and not re.search(schema.pattern, value):
-            return [f"{where}: {value!r} does not match {schema.pattern!r}"]
-        return []
-    if isinstance(schema, Int):
-        if not _is_int(value):
-            return [f"{where}: expected an integer, got {_type_name(value)}"]
-        assert isinstance(value, int)
-        if schema.minimum is not None and value < schema.minimum:
-            return [f"{where}: {value} is below the minimum {schema.minimum}"]
-        if schema.maximum is not None and value > schema.maximum:
-            return [f"{where}: {value} is above the maximum {schema.maximum}"]
-        return []
-    if isinstance(schema, Num):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return [f"{where}: expected a number, got {_type_name(value)}"]
-        return []
-    if isinstance(schema, Bool):
-        if not isinstance(value, bool):
-            return [f"{where}: expected a boolean, got {_type_name(value)}"]
-        return []
-    if isinstance(schema, IntOrStr):
-        if not (_is_int(value) or isinstance(value, str)):
-            return [f"{where}: expected an integer or a string, got {_type_name(value)}"]
-        return []
-    if isinstance(schema, Arr):
-        if not isinstance(value, list | tuple):
-            return [f"{where}: expected a list, got {_type_name(value)}"]
-        found: list[str] = []
-        for i, item in enumerate(value):
-            found += problems(item, schema.item, f"{path}[{i}]")
-        return found
-    if not isinstance(value, Mapping):
-        return [f"{where}: expected an object, got {_type_name(value)}"]
-    found = []
-    if isinstance(schema, Map):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                found.append(f"{where}: key {key!r} is not a string")
-                continue
-            found += problems(item, schema.value, _join(path, key))
-        return found
-    for key, item in value.items():
-        if key not in schema.fields:
-            found.append(f"{_join(path, str(key))}: unknown field")
-        else:
-            found += problems(item, schema.fields[key], _join(path, key))
-    for key in sorted(schema.required):
-        if key not in value:
-            found.append(f"{_join(path, key)}: required field is missing")
-    return found
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 # --- patterns copied from the CRDs at v1.14.1 -----------------------------------------
@@ -228,7 +79,7 @@ _TAINT = Obj(
         "effect": Str(enum=("NoSchedule", "PreferNoSchedule", "NoExecute")),
         "timeAdded": Str(),
     },
-    required=_req("effect", "key"),
+    required=req("effect", "key"),
 )
 
 _REQUIREMENT = Obj(
@@ -238,7 +89,7 @@ _REQUIREMENT = Obj(
         "values": Arr(Str()),
         "minValues": Int(minimum=1, maximum=50),
     },
-    required=_req("key", "operator"),
+    required=req("key", "operator"),
 )
 
 _BUDGET = Obj(
@@ -248,7 +99,7 @@ _BUDGET = Obj(
         "schedule": Str(pattern=_BUDGET_SCHEDULE),
         "duration": Str(pattern=_BUDGET_DURATION),
     },
-    required=_req("nodes"),
+    required=req("nodes"),
 )
 
 NODEPOOL_SPEC = Obj(
@@ -274,13 +125,13 @@ NODEPOOL_SPEC = Obj(
                                 "kind": Str(),
                                 "name": Str(),
                             },
-                            required=_req("group", "kind", "name"),
+                            required=req("group", "kind", "name"),
                         ),
                     },
-                    required=_req("nodeClassRef", "requirements"),
+                    required=req("nodeClassRef", "requirements"),
                 ),
             },
-            required=_req("spec"),
+            required=req("spec"),
         ),
         "disruption": Obj(
             fields={
@@ -292,14 +143,14 @@ NODEPOOL_SPEC = Obj(
             },
             # The CRD defaults the whole ``disruption`` object to {consolidateAfter: 0s},
             # but once ``disruption`` is given, ``consolidateAfter`` must be in it.
-            required=_req("consolidateAfter"),
+            required=req("consolidateAfter"),
         ),
         "limits": Map(Quantity()),
         "weight": Int(minimum=1, maximum=100),
         # Alpha (static NodePools, feature gate StaticCapacity).
         "replicas": Int(minimum=0),
     },
-    required=_req("template"),
+    required=req("template"),
 )
 """``spec`` of a ``karpenter.sh/v1`` NodePool at Karpenter 1.14.1."""
 
@@ -421,20 +272,19 @@ EC2NODECLASS_SPEC = Obj(
                     "deviceIndex": Int(minimum=0),
                     "interfaceType": Str(enum=("interface", "efa-only")),
                 },
-                required=_req("deviceIndex", "interfaceType", "networkCardIndex"),
+                required=req("deviceIndex", "interfaceType", "networkCardIndex"),
             )
         ),
     },
-    required=_req("amiSelectorTerms", "securityGroupSelectorTerms", "subnetSelectorTerms"),
+    required=req("amiSelectorTerms", "securityGroupSelectorTerms", "subnetSelectorTerms"),
 )
 """``spec`` of a ``karpenter.k8s.aws/v1`` EC2NodeClass at Karpenter 1.14.1."""
 
 # --- chart values (charts/karpenter/values.yaml at v1.14.1) ---------------------------
 
-KeyTree = Mapping[str, "KeyTree | None"]
 """Documented keys: ``None`` marks a leaf or a free-form value, a mapping is recursed into."""
 
-VALUES_KEYS: KeyTree = {
+VALUES_KEYS: Layout = {
     "nameOverride": None,
     "fullnameOverride": None,
     "additionalLabels": None,
@@ -530,32 +380,11 @@ There is no ``webhook`` key: the chart had ``webhook.{enabled,port,metrics.port}
 _GONE = {"webhook": "removed from the chart in 1.1.0"}
 
 
-def values_problems(values: Mapping[str, object], keys: KeyTree = VALUES_KEYS) -> list[str]:
+def values_problems(values: Mapping[str, object], keys: Layout = VALUES_KEYS) -> list[str]:
     """The keys of ``values`` the chart does not document, as dotted paths.
 
     Recurses only where ``VALUES_KEYS`` has sub-keys; free-form values (``nodeSelector``,
     ``tolerations``, ``affinity``, ``podAnnotations``, ``controller.resources``,
     ``extraVolumes``, ...) are opaque.
     """
-    return _key_problems(values, keys, "")
-
-
-def _key_problems(values: Mapping[str, object], keys: KeyTree, path: str) -> list[str]:
-    found: list[str] = []
-    for key, value in values.items():
-        where = _join(path, str(key))
-        if key not in keys:
-            note = _GONE.get(where)
-            found.append(
-                f"{where}: not a documented value of chart {KARPENTER_VERSION}"
-                + (f" ({note})" if note else "")
-            )
-            continue
-        sub = keys[key]
-        if sub is None or value is None:
-            continue
-        if not isinstance(value, Mapping):
-            found.append(f"{where}: expected an object, got {_type_name(value)}")
-            continue
-        found += _key_problems(value, sub, where)
-    return found
+    return layout.values_problems(values, keys, chart=f"karpenter {KARPENTER_VERSION}", notes=_GONE)

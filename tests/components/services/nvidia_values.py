@@ -27,10 +27,23 @@ A layout maps each documented key to what lies under it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
-from typing import TypeAlias
+from tests.components.layout import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    Layout,
+    values_problems,
+)
 
-Layout: TypeAlias = Mapping[str, "Layout | Set[str] | None"]
+__all__ = [
+    "CONTAINER_SECURITY_CONTEXT",
+    "DCGM_EXPORTER_CHART",
+    "DCGM_EXPORTER_VALUES",
+    "DEVICE_PLUGIN_CHART",
+    "DEVICE_PLUGIN_VALUES",
+    "POD_SECURITY_CONTEXT",
+    "Layout",
+    "values_problems",
+]
 
 DEVICE_PLUGIN_CHART = (
     "https://nvidia.github.io/k8s-device-plugin",
@@ -41,42 +54,6 @@ DCGM_EXPORTER_CHART = (
     "https://nvidia.github.io/dcgm-exporter/helm-charts",
     "dcgm-exporter",
     "4.8.2",
-)
-
-# Both charts copy `securityContext` / `podSecurityContext` verbatim into the pod spec, so the
-# keys they accept are those of the Kubernetes core/v1 objects. Nested objects stay opaque.
-CONTAINER_SECURITY_CONTEXT: frozenset[str] = frozenset(
-    {
-        "allowPrivilegeEscalation",
-        "appArmorProfile",
-        "capabilities",
-        "privileged",
-        "procMount",
-        "readOnlyRootFilesystem",
-        "runAsGroup",
-        "runAsNonRoot",
-        "runAsUser",
-        "seLinuxOptions",
-        "seccompProfile",
-        "windowsOptions",
-    }
-)
-POD_SECURITY_CONTEXT: frozenset[str] = frozenset(
-    {
-        "appArmorProfile",
-        "fsGroup",
-        "fsGroupChangePolicy",
-        "runAsGroup",
-        "runAsNonRoot",
-        "runAsUser",
-        "seLinuxChangePolicy",
-        "seLinuxOptions",
-        "seccompProfile",
-        "supplementalGroups",
-        "supplementalGroupsPolicy",
-        "sysctls",
-        "windowsOptions",
-    }
 )
 
 IMAGE: frozenset[str] = frozenset({"repository", "pullPolicy", "tag"})
@@ -291,29 +268,3 @@ DCGM_EXPORTER_VALUES: Layout = {
     "livenessProbe": frozenset({"initialDelaySeconds", "periodSeconds"}),
     "readinessProbe": frozenset({"initialDelaySeconds"}),
 }
-
-
-def values_problems(
-    values: Mapping[str, object], documented: Layout, _prefix: str = ""
-) -> list[str]:
-    """Every key in ``values`` the layout does not document, as ``"dotted.path: ..."``.
-
-    Only objects the layout opens (a set or a nested layout) are looked into; a value that is
-    not a mapping where the layout expects one is left for Helm's own type handling.
-    """
-    problems: list[str] = []
-    for key, value in values.items():
-        path = f"{_prefix}{key}"
-        if key not in documented:
-            problems.append(f"{path}: not a key the chart documents")
-            continue
-        below = documented[key]
-        if below is None or not isinstance(value, Mapping):
-            continue
-        if isinstance(below, Set):
-            problems.extend(
-                f"{path}.{sub}: not a key the chart documents" for sub in value if sub not in below
-            )
-        else:
-            problems.extend(values_problems(value, below, f"{path}."))
-    return problems

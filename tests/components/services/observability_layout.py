@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tests.components.services.karpenter_layout import (
+from tests.components.layout import (
     AnyValue,
     Arr,
     Bool,
@@ -52,13 +52,11 @@ from tests.components.services.karpenter_layout import (
     Obj,
     Schema,
     Str,
-    problems,
 )
 from tests.components.services.nvidia_values import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
     Layout,
-    values_problems,
 )
 
 __all__ = [
@@ -77,8 +75,6 @@ __all__ = [
     "PROMETHEUS_RULE_SPEC",
     "SERVICE_MONITOR_SPEC",
     "otel_required_problems",
-    "problems",
-    "values_problems",
 ]
 
 KUBE_PROMETHEUS_STACK_CHART = (

@@ -21,6 +21,7 @@ from components.services.autoscaling import (
     karpenter_pool,
 )
 from infra.offline import CapturedResource, ProgramRun
+from tests.components.layout import problems
 from tests.components.services import karpenter_layout as layout
 from tests.components.support import one, plan
 
@@ -180,9 +181,9 @@ def test_node_pools_and_classes_match_their_crds(run) -> None:
     assert set(pools) == set(classes) == {"gpu", "spot"}
     for name in pools:
         assert pools[name].type == "kubernetes:karpenter.sh/v1:NodePool"
-        assert layout.problems(pools[name].inputs["spec"], layout.NODEPOOL_SPEC) == [], name
+        assert problems(pools[name].inputs["spec"], layout.NODEPOOL_SPEC) == [], name
         assert classes[name].type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-        assert layout.problems(classes[name].inputs["spec"], layout.EC2NODECLASS_SPEC) == [], name
+        assert problems(classes[name].inputs["spec"], layout.EC2NODECLASS_SPEC) == [], name
 
 
 def test_the_gpu_pool_is_tainted_labelled_and_consolidated_only_when_empty(run) -> None:
@@ -260,7 +261,7 @@ def test_bottlerocket_pools_use_the_bottlerocket_alias_and_data_volume() -> None
     run = plan(lambda: Karpenter("kp", replace(ARGS, pools=[pool])))
     spec = _custom(run, "EC2NodeClass")["gpu"].inputs["spec"]
     assert spec["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
-    assert layout.problems(spec, layout.EC2NODECLASS_SPEC) == []
+    assert problems(spec, layout.EC2NODECLASS_SPEC) == []
 
 
 @pytest.mark.parametrize(

@@ -7,19 +7,13 @@ from typing import Any
 
 import pytest
 
+from tests.components.layout import Arr, Int, Map, Obj, Quantity, Str, problems
 from tests.components.services.karpenter_layout import (
     CHART,
     CRD_API_VERSIONS,
     EC2NODECLASS_SPEC,
     KARPENTER_VERSION,
     NODEPOOL_SPEC,
-    Arr,
-    Int,
-    Map,
-    Obj,
-    Quantity,
-    Str,
-    problems,
     values_problems,
 )
 
@@ -313,13 +307,13 @@ def test_unknown_values_key_is_reported_with_its_path() -> None:
     values = chart_values()
     values["settings"]["clustername"] = CLUSTER
     assert values_problems(values) == [
-        f"settings.clustername: not a documented value of chart {KARPENTER_VERSION}"
+        f"settings.clustername: not a key karpenter {KARPENTER_VERSION} documents"
     ]
 
 
 def test_removed_webhook_values_are_reported() -> None:
     (found,) = values_problems({"webhook": {"enabled": False}})
-    assert found.startswith("webhook: not a documented value")
+    assert found.startswith("webhook: not a key karpenter")
     assert "1.1.0" in found
 
 
@@ -331,9 +325,9 @@ def test_values_recurse_only_into_the_listed_sub_objects() -> None:
     values["serviceMonitor"]["interval"] = "30s"
     values["podDisruptionBudget"]["minAvailable"] = 1
     assert values_problems(values) == [
-        "controller.image.registry: not a documented value of chart 1.14.1",
-        "podDisruptionBudget.minAvailable: not a documented value of chart 1.14.1",
-        "serviceMonitor.interval: not a documented value of chart 1.14.1",
+        "controller.image.registry: not a key karpenter 1.14.1 documents",
+        "podDisruptionBudget.minAvailable: not a key karpenter 1.14.1 documents",
+        "serviceMonitor.interval: not a key karpenter 1.14.1 documents",
     ]
 
 

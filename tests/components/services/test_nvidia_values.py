@@ -174,5 +174,7 @@ def test_free_form_maps_are_not_opened() -> None:
     )
 
 
-def test_a_scalar_where_an_object_is_expected_is_left_to_helm() -> None:
-    assert values_problems({"gfd": None, "image": "repo:tag"}, DEVICE_PLUGIN_VALUES) == []
+def test_a_scalar_where_an_object_is_expected_is_reported_and_null_is_not() -> None:
+    assert values_problems({"gfd": None, "image": "repo:tag"}, DEVICE_PLUGIN_VALUES) == [
+        "image: expected an object, got str"
+    ]

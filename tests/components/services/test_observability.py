@@ -15,9 +15,8 @@ from components.services import observability as obs
 from components.services.observability import Observability, ObservabilityArgs
 from components.services.observability_rules import RUNBOOKS
 from infra.offline import CapturedResource, ProgramRun
-from tests.components.services import karpenter_layout as crd
+from tests.components.layout import problems, values_problems
 from tests.components.services import observability_layout as documented
-from tests.components.services.nvidia_values import values_problems
 from tests.components.support import assert_valid, one, plan
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -131,7 +130,7 @@ def test_alerts_are_grouped_inhibited_and_routed_to_a_webhook_read_from_a_secret
 
 def test_the_slo_rule_matches_its_crd_links_existing_runbooks_and_follows_the_operator(run) -> None:
     rule = one(run, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    assert crd.problems(rule.inputs["spec"], documented.PROMETHEUS_RULE_SPEC) == []
+    assert problems(rule.inputs["spec"], documented.PROMETHEUS_RULE_SPEC) == []
     release = releases(run)["kube-prometheus-stack"]
     assert release.urn in rule.dependencies
     alerts = [r for g in rule.inputs["spec"]["groups"] for r in g["rules"] if "alert" in r]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.components.layout import problems, values_problems
 from tests.components.services.observability_layout import (
     CRD_API_VERSIONS,
     JAEGER_CHART,
@@ -19,8 +20,6 @@ from tests.components.services.observability_layout import (
     PROMETHEUS_RULE_SPEC,
     SERVICE_MONITOR_SPEC,
     otel_required_problems,
-    problems,
-    values_problems,
 )
 
 SYSTEM_TOLERATIONS = [
