@@ -158,3 +158,17 @@ def test_each_update_reads_the_running_kubernetes_version_first() -> None:
     assert "MLPLATFORM_DEPLOYED_KUBERNETES_VERSION" in job["steps"][version_step]["run"]
     run_step = max(i for i, step in enumerate(job["steps"]) if "command" in step.get("with", {}))
     assert version_step < run_step
+
+
+def test_promotion_opens_a_pull_request_whose_body_is_the_tools_summary() -> None:
+    (job,) = _jobs("promote.yml").values()
+    assert job["runs-on"] == "${{ vars.PROD_RUNNER }}"  # the registry is inside the VPC
+    steps = {step.get("name"): step for step in job["steps"]}
+    run = steps["Promote dev to prod in the stack file"]["run"]
+    assert "python -m infra.promote" in run and '--summary "$RUNNER_TEMP/summary.md"' in run
+    # 3 (nothing to do) is success without a pull request; 1 and 2 fail the job.
+    assert '3) echo "changed=false"' in run and '*) exit "$status"' in run
+    opened = steps["Open the pull request"]
+    assert opened["if"] == "steps.promote.outputs.changed == 'true'"
+    assert '--body-file "$RUNNER_TEMP/summary.md"' in opened["run"]
+    assert job["env"]["GH_TOKEN"].startswith("${{ secrets.PROMOTE_TOKEN")
