@@ -32,7 +32,7 @@ from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 from components.services.load_balancer import LOAD_BALANCER_CLASS
-from components.services.tenancy import GATEWAY_LABELS, GATEWAY_SERVICE_ACCOUNT
+from components.services.tenancy import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT
 
 CERT_MANAGER_CHART = ChartPin("https://charts.jetstack.io", "cert-manager", "v1.21.1")
 NAMESPACE = "cert-manager"
@@ -53,16 +53,18 @@ _ISSUER = {"kind": "ClusterIssuer", "group": "cert-manager.io"}
 class IngressArgs:
     """Inputs of :class:`Ingress`."""
 
-    gateway_namespace: pulumi.Input[str]
-    """The ingress gateway's namespace (``Mesh.gateway_namespace``). Required."""
-    mesh: pulumi.Resource
-    """What the Gateway waits for (``Mesh.control_plane``). Required."""
-    load_balancer: pulumi.Resource
-    """The load balancer controller's release: the Service is deleted before it."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider, for cert-manager's Route 53 role. Required."""
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL. Required."""
+    gateway_namespace: pulumi.Input[str] = GATEWAY_NAMESPACE
+    """The ingress gateway's namespace (``Mesh.gateway_namespace``, which orders the
+    certificate, Gateway and Service after it). Default ``istio-ingress``."""
+    mesh: pulumi.Resource | None = None
+    """What the Gateway waits for (``Mesh.control_plane``). Default None."""
+    load_balancer: pulumi.Resource | None = None
+    """The load balancer controller's release: the Service is created after it and
+    deleted before it. Default None."""
     public: bool = False
     """An internet-facing NLB; asked for by name. Default False: internal."""
     domain: str = ""
@@ -346,7 +348,7 @@ class Ingress(pulumi.ComponentResource):
             kind="Gateway",
             metadata={"name": "ingress", "namespace": args.gateway_namespace},
             spec={"selector": dict(GATEWAY_LABELS), "servers": gateway_servers(self.hosts)},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.mesh, tls]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[tls, *filter(None, [args.mesh])]),
         )
         service = k8s.core.v1.Service(
             f"{name}-gateway",
@@ -366,7 +368,9 @@ class Ingress(pulumi.ComponentResource):
                 ],
             ),
             # Deleted before the controller's release: the controller removes the NLB.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.load_balancer]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(filter(None, [args.load_balancer]))
+            ),
         )
         self.internal_issuer = INTERNAL_ISSUER
         self.load_balancer_hostname = service.status.apply(_hostname)
