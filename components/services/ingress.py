@@ -43,6 +43,7 @@ PUBLIC_ISSUER = "letsencrypt"
 GATEWAY_SECRET = "gateway-tls"
 DEV_DOMAIN = "mlplatform.internal"
 STATUS_PORT = 15021
+PUBLIC_ANNOTATION = "mlplatform.io/public-ingress"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _NLB = "service.beta.kubernetes.io/aws-load-balancer"
@@ -148,9 +149,12 @@ def route53_policy(partition: str, zone_id: str) -> dict[str, object]:
 
 
 def nlb_annotations(*, public: bool) -> dict[str, str]:
-    """The gateway Service's NLB: IP targets, cross-zone, internal unless ``public``,
-    health-checked on the gateway's readiness endpoint."""
+    """The gateway Service's NLB: IP targets, cross-zone, internal unless ``public`` (then
+    marked with ``mlplatform.io/public-ingress``, which the policy pack requires for an
+    internet-facing gateway), health-checked on the gateway's readiness endpoint."""
+    marked = {PUBLIC_ANNOTATION: "true"} if public else {}
     return {
+        **marked,
         f"{_NLB}-type": "external",
         f"{_NLB}-nlb-target-type": "ip",
         f"{_NLB}-scheme": "internet-facing" if public else "internal",

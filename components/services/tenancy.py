@@ -42,6 +42,9 @@ GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 PROMETHEUS_NAMESPACE = "monitoring"
 TRACING_NAMESPACE = "observability"
 INJECTION_LABEL = "istio-injection"
+KIND_LABEL = "mlplatform.io/namespace-kind"
+"""``application`` on every namespace :func:`application_namespace` creates (the policy
+pack checks each has its default-deny)."""
 ISTIOD_XDS_PORT = 15012
 OTLP_PORTS = (4317, 4318)
 MERGED_METRICS_PORT = 15020
@@ -124,7 +127,8 @@ def application_namespace(
     that is not a DNS label (from :func:`components._k8s.namespace`).
     """
     injection = {INJECTION_LABEL: "enabled"} if mesh is not None else {}
-    created = namespace(name, parent=parent, labels={**dict(labels or {}), **injection})
+    own = {KIND_LABEL: "application", **injection}
+    created = namespace(name, parent=parent, labels={**dict(labels or {}), **own})
     ns = AppNamespace(name=name, namespace=created, mesh=mesh, policies=())
     policies: list[pulumi.Resource] = [
         _network_policy(
