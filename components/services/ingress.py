@@ -30,7 +30,7 @@ from components._aws import account_context
 from components._k8s import ChartPin, helm_release, namespace, system_placement
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
-from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+from components.foundation.irsa import ROLE_ARN_ANNOTATION, inline_policy_role
 from components.services.load_balancer import LOAD_BALANCER_CLASS
 from components.services.tenancy import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT
 
@@ -215,22 +215,16 @@ class Ingress(pulumi.ComponentResource):
         acme = bool(args.domain and args.hosted_zone_id)
         account: dict[str, object] = {"create": True, "name": SERVICE_ACCOUNT}
         if acme:
-            role = ServiceAccountRole(
+            document = json.dumps(route53_policy(context.partition, args.hosted_zone_id))
+            role = inline_policy_role(
                 f"{name}-route53",
-                ServiceAccountRoleArgs(
-                    oidc_provider_arn=args.oidc_provider_arn,
-                    oidc_issuer=args.oidc_issuer,
-                    namespace=NAMESPACE,
-                    service_account=SERVICE_ACCOUNT,
-                    inline_policies={
-                        "route53-dns01": json.dumps(
-                            route53_policy(context.partition, args.hosted_zone_id)
-                        )
-                    },
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                service_account=(NAMESPACE, SERVICE_ACCOUNT),
+                policy=("route53-dns01", document),
+                parent=self,
             )
-            account["annotations"] = {"eks.amazonaws.com/role-arn": role.role_arn}
+            account["annotations"] = {ROLE_ARN_ANNOTATION: role.role_arn}
         placement = system_placement(args.system_pool)
         budget = (
             {"enabled": args.replicas > 1, "minAvailable": 1}

@@ -24,7 +24,7 @@ from components._aws import account_context
 from components._k8s import ChartPin, helm_release, namespace, system_placement
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
-from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+from components.foundation.irsa import ROLE_ARN_ANNOTATION, inline_policy_role
 from components.services.load_balancer_iam import controller_policy
 
 CHART = ChartPin("https://aws.github.io/eks-charts", "aws-load-balancer-controller", "3.5.0")
@@ -83,19 +83,14 @@ class LoadBalancerController(pulumi.ComponentResource):
         super().__init__(type_token("LoadBalancerController"), name, None, opts)
         context = account_context(self)
         ns = namespace(NAMESPACE, parent=self)
-        role = ServiceAccountRole(
+        role = inline_policy_role(
             f"{name}-controller",
-            ServiceAccountRoleArgs(
-                oidc_provider_arn=args.oidc_provider_arn,
-                oidc_issuer=args.oidc_issuer,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                inline_policies={
-                    "load-balancer-controller": json.dumps(controller_policy(context.partition))
-                },
-                tags=dict(args.tags),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            service_account=(NAMESPACE, SERVICE_ACCOUNT),
+            policy=("load-balancer-controller", json.dumps(controller_policy(context.partition))),
+            tags=args.tags,
+            parent=self,
         )
         self.release = helm_release(
             name,
@@ -111,7 +106,7 @@ class LoadBalancerController(pulumi.ComponentResource):
                 "serviceAccount": {
                     "create": True,
                     "name": SERVICE_ACCOUNT,
-                    "annotations": {"eks.amazonaws.com/role-arn": role.role_arn},
+                    "annotations": {ROLE_ARN_ANNOTATION: role.role_arn},
                 },
                 "enableServiceMutatorWebhook": False,
                 "podSecurityContext": {
