@@ -172,13 +172,16 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh_stack.mesh_args(settings, observability.otlp_endpoint),
         opts=in_vpc,
     )
-    # The gateway's Service waits for the controller and is deleted before it, while the
-    # controller can still remove the NLB; the subnets go after both (they are beneath
-    # the cluster the controller's release waits for).
+    # The gateway's Service waits for the controller and names the NLB's subnets, so it
+    # is deleted before both: the controller can still remove the NLB and its interfaces.
     ingress = Ingress(
         f"{name}-ingress",
         mesh_stack.ingress_args(
-            settings, foundation.deploy, mesh=mesh, load_balancer=load_balancer
+            settings,
+            foundation.deploy,
+            mesh=mesh,
+            load_balancer=load_balancer,
+            public_subnet_ids=foundation.network.public_subnet_ids,
         ),
         opts=in_vpc,
     )

@@ -3,7 +3,7 @@ fields back to config keys (the same scheme as ``infra/stack_args.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -70,9 +70,12 @@ def ingress_args(
     *,
     mesh: Mesh | None = None,
     load_balancer: LoadBalancerController | None = None,
+    public_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
 ) -> IngressArgs:
     """The stack's ``IngressArgs``: the gateway's namespace and what the Gateway and
-    its Service wait for come from ``mesh`` and ``load_balancer`` when built."""
+    its Service wait for come from ``mesh`` and ``load_balancer`` when built; the NLB
+    sits in ``public_subnet_ids`` when public, else in the private subnets."""
+    subnets = public_subnet_ids if settings.ingress_public else deploy.subnet_ids
     return IngressArgs(
         oidc_provider_arn=deploy.oidc_provider_arn,
         oidc_issuer=deploy.oidc_issuer,
@@ -80,6 +83,7 @@ def ingress_args(
         mesh=mesh.control_plane if mesh else None,
         load_balancer=load_balancer.release if load_balancer else None,
         public=settings.ingress_public,
+        load_balancer_subnet_ids=subnets,
         domain=settings.ingress_domain,
         hosted_zone_id=settings.ingress_hosted_zone_id,
         system_pool=settings.system_pool,

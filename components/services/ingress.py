@@ -12,15 +12,16 @@ Gateway and its load balancer.
   Secret, TLS 1.2 at least;
 - the gateway's ``LoadBalancer`` Service: an NLB (the controller's class) with IP targets,
   cross-zone, health-checked on the gateway's readiness port, internal unless ``public``.
-  It depends on the controller's release, so ``pulumi destroy`` deletes it (and the
-  controller deletes the NLB, its target groups and interfaces) before the controller
-  goes, and the subnets after both.
+  It depends on the controller's release and names the NLB's subnets, so ``pulumi
+  destroy`` deletes it (and the controller deletes the NLB, its target groups and
+  interfaces) before the controller goes, and the subnets after both.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -68,6 +69,10 @@ class IngressArgs:
     deleted before it. Default None."""
     public: bool = False
     """An internet-facing NLB; asked for by name. Default False: internal."""
+    load_balancer_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None
+    """The NLB's subnets (the public ones when ``public``, else the private ones), named
+    on the Service, which also orders its deletion before theirs. Default None: the
+    controller picks subnets by their ``kubernetes.io/role/*elb`` tags."""
     domain: str = ""
     """The gateway's domain: it serves ``domain`` and ``*.domain``. Default empty:
     ``mlplatform.internal`` with an internal-CA certificate."""
@@ -348,13 +353,18 @@ class Ingress(pulumi.ComponentResource):
             spec={"selector": dict(GATEWAY_LABELS), "servers": gateway_servers(self.hosts)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tls, *filter(None, [args.mesh])]),
         )
+        annotations: dict[str, pulumi.Input[str]] = {**nlb_annotations(public=args.public)}
+        if args.load_balancer_subnet_ids is not None:
+            annotations[f"{_NLB}-subnets"] = pulumi.Output.from_input(
+                args.load_balancer_subnet_ids
+            ).apply(lambda ids: ",".join(str(i) for i in ids))
         service = k8s.core.v1.Service(
             f"{name}-gateway",
             metadata={
                 "name": GATEWAY_SERVICE_ACCOUNT,
                 "namespace": args.gateway_namespace,
                 "labels": dict(GATEWAY_LABELS),
-                "annotations": nlb_annotations(public=args.public),
+                "annotations": annotations,
             },
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer",

@@ -19,11 +19,9 @@ from tests.components.services import ingress_layout as documented
 from tests.components.services import istio_layout
 from tests.components.support import assert_valid, one, plan
 
-OIDC = {
-    "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.example",
-    "oidc_issuer": "https://oidc.example/id/ABC",
-}
-DEV = IngressArgs(**OIDC)
+PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.example"
+ISSUER_URL = "https://oidc.example/id/ABC"
+DEV = IngressArgs(oidc_provider_arn=PROVIDER, oidc_issuer=ISSUER_URL)
 PROD = replace(DEV, domain="ml.example.com", hosted_zone_id="Z0123456789EXAMPLE")
 ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
@@ -33,7 +31,10 @@ SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 
 def platform(args: IngressArgs) -> None:
     controller = LoadBalancerController(
-        "lbc", LoadBalancerControllerArgs(cluster_name="c", vpc_id="vpc-0123", **OIDC)
+        "lbc",
+        LoadBalancerControllerArgs(
+            cluster_name="c", vpc_id="vpc-0123", oidc_provider_arn=PROVIDER, oidc_issuer=ISSUER_URL
+        ),
     )
     # A stand-in for the istiod release (a component without children would vanish
     # from dependencies).
