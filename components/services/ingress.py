@@ -32,6 +32,15 @@ from components._k8s import ChartPin, helm_release, namespace, system_placement
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ROLE_ARN_ANNOTATION, inline_policy_role
+from components.services.ingress_specs import (
+    GATEWAY_SECRET,
+    NLB_ANNOTATION,
+    gateway_hosts,
+    gateway_servers,
+    load_balancer_hostname,
+    nlb_annotations,
+    route53_policy,
+)
 from components.services.load_balancer import LOAD_BALANCER_CLASS
 from components.services.tenancy import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT
 
@@ -41,13 +50,8 @@ SERVICE_ACCOUNT = "cert-manager"
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 INTERNAL_ISSUER = "internal-ca"
 PUBLIC_ISSUER = "letsencrypt"
-GATEWAY_SECRET = "gateway-tls"
-DEV_DOMAIN = "mlplatform.internal"
-STATUS_PORT = 15021
-PUBLIC_ANNOTATION = "mlplatform.io/public-ingress"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
-_NLB = "service.beta.kubernetes.io/aws-load-balancer"
 _ISSUER = {"kind": "ClusterIssuer", "group": "cert-manager.io"}
 
 
@@ -114,86 +118,6 @@ def validate_ingress_args(args: IngressArgs) -> list[Problem]:
     if not 1 <= args.replicas <= 3:
         problems.append(Problem("replicas", "must be from 1 to 3", args.replicas))
     return problems
-
-
-def gateway_hosts(domain: str) -> list[str]:
-    """The names the gateway serves: the domain (default ``mlplatform.internal``) and its
-    subdomains."""
-    domain = domain or DEV_DOMAIN
-    return [domain, f"*.{domain}"]
-
-
-def route53_policy(partition: str, zone_id: str) -> dict[str, object]:
-    """cert-manager's Route 53 access: ``_acme-challenge`` TXT records in one zone."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "route53:GetChange",
-                "Resource": f"arn:{partition}:route53:::change/*",
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                "Resource": f"arn:{partition}:route53:::hostedzone/{zone_id}",
-                "Condition": {
-                    "ForAllValues:StringEquals": {
-                        "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]
-                    },
-                    "ForAllValues:StringLike": {
-                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
-                            "_acme-challenge.*"
-                        ]
-                    },
-                },
-            },
-            {"Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"},
-        ],
-    }
-
-
-def nlb_annotations(*, public: bool) -> dict[str, str]:
-    """The gateway Service's NLB: IP targets, cross-zone, internal unless ``public`` (then
-    marked with ``mlplatform.io/public-ingress``, which the policy pack requires for an
-    internet-facing gateway), health-checked on the gateway's readiness endpoint."""
-    marked = {PUBLIC_ANNOTATION: "true"} if public else {}
-    return {
-        **marked,
-        f"{_NLB}-type": "external",
-        f"{_NLB}-nlb-target-type": "ip",
-        f"{_NLB}-scheme": "internet-facing" if public else "internal",
-        f"{_NLB}-attributes": "load_balancing.cross_zone.enabled=true",
-        f"{_NLB}-healthcheck-protocol": "http",
-        f"{_NLB}-healthcheck-port": str(STATUS_PORT),
-        f"{_NLB}-healthcheck-path": "/healthz/ready",
-    }
-
-
-def gateway_servers(hosts: list[str]) -> list[dict[str, object]]:
-    """The Gateway's servers: HTTP answering with a redirect, HTTPS on the certificate."""
-    return [
-        {
-            "port": {"number": 80, "name": "http", "protocol": "HTTP"},
-            "hosts": hosts,
-            "tls": {"httpsRedirect": True},
-        },
-        {
-            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-            "hosts": hosts,
-            "tls": {
-                "mode": "SIMPLE",
-                "credentialName": GATEWAY_SECRET,
-                "minProtocolVersion": "TLSV1_2",
-            },
-        },
-    ]
-
-
-def _hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
-    balancer = status.load_balancer if status else None
-    found = balancer.ingress if balancer else None
-    return (found[0].hostname or "") if found else ""
 
 
 class Ingress(pulumi.ComponentResource):
@@ -355,7 +279,7 @@ class Ingress(pulumi.ComponentResource):
         )
         annotations: dict[str, pulumi.Input[str]] = {**nlb_annotations(public=args.public)}
         if args.load_balancer_subnet_ids is not None:
-            annotations[f"{_NLB}-subnets"] = pulumi.Output.from_input(
+            annotations[f"{NLB_ANNOTATION}-subnets"] = pulumi.Output.from_input(
                 args.load_balancer_subnet_ids
             ).apply(lambda ids: ",".join(str(i) for i in ids))
         service = k8s.core.v1.Service(
@@ -381,5 +305,5 @@ class Ingress(pulumi.ComponentResource):
             ),
         )
         self.internal_issuer = INTERNAL_ISSUER
-        self.load_balancer_hostname = service.status.apply(_hostname)
+        self.load_balancer_hostname = service.status.apply(load_balancer_hostname)
         self.register_outputs({"load_balancer_hostname": self.load_balancer_hostname})
