@@ -28,24 +28,47 @@ from components.services.autoscaling import (
     validate_karpenter_args,
 )
 from components.services.gpu import GpuSupport, GpuSupportArgs
+from components.services.ingress import Ingress, IngressArgs, validate_ingress_args
+from components.services.load_balancer import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+    validate_load_balancer_controller_args,
+)
+from components.services.mesh import Mesh, MeshArgs, validate_mesh_args
+from components.services.ml_tenancy import Tenancy, TenancyArgs, validate_tenancy_args
 from components.services.observability import (
     Observability,
     ObservabilityArgs,
     validate_observability_args,
 )
 from components.services.observability_rules import SloTargets
+from components.services.tenancy import (
+    AppNamespace,
+    allow_egress,
+    allow_from,
+    allow_from_gateway,
+    allow_from_prometheus,
+    application_namespace,
+)
 
 __all__ = [
     "PRESETS",
+    "AppNamespace",
     "Cluster",
     "ClusterAddons",
     "ClusterAddonsArgs",
     "ClusterArgs",
     "GpuSupport",
     "GpuSupportArgs",
+    "Ingress",
+    "IngressArgs",
     "Karpenter",
     "KarpenterArgs",
     "KarpenterPool",
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
+    "Mesh",
+    "MeshArgs",
     "Network",
     "NetworkArgs",
     "NodeGroup",
@@ -56,14 +79,25 @@ __all__ = [
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
     "SloTargets",
+    "Tenancy",
+    "TenancyArgs",
     "ValidationError",
+    "allow_egress",
+    "allow_from",
+    "allow_from_gateway",
+    "allow_from_prometheus",
+    "application_namespace",
     "karpenter_pool",
     "preset_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
+    "validate_ingress_args",
     "validate_karpenter_args",
+    "validate_load_balancer_controller_args",
+    "validate_mesh_args",
     "validate_network_args",
     "validate_node_group_args",
     "validate_observability_args",
     "validate_service_account_role_args",
+    "validate_tenancy_args",
 ]

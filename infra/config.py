@@ -34,14 +34,18 @@ from components import (
     Problem,
     validate_cluster_addons_args,
     validate_cluster_args,
+    validate_ingress_args,
     validate_karpenter_args,
+    validate_mesh_args,
     validate_network_args,
     validate_node_group_args,
     validate_observability_args,
+    validate_tenancy_args,
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
 from infra import stack_args
+from infra import stack_args_mesh as mesh_stack
 from infra.config_keys import (
     ADDONS,
     KEYS,
@@ -170,9 +174,10 @@ def flatten(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> tuple[dict[st
     """Turn raw project config into {key: value}; return it with the problems found.
 
     ``raw`` maps top-level project keys (no namespace) to their values as Pulumi passes
-    them: strings, with structured objects JSON-encoded. ``addonVersions`` is flattened
-    into dotted keys; ``nodeGroups`` stays one object (parsed later). Unknown keys, at
-    the top level or inside ``addonVersions``, are problems naming the full path.
+    them: strings, with structured objects JSON-encoded. ``addonVersions``, ``ingress`` and
+    ``mesh`` (``OBJECT_ROOTS``) are flattened into dotted keys; ``nodeGroups`` stays one
+    object (parsed later). Unknown keys, at the top level or inside such an object, are
+    problems naming the full path.
     """
     secret_roots = frozenset(secret)
     values: dict[str, Any] = {}
@@ -306,7 +311,7 @@ def _node_groups(r: _Reader) -> dict[str, NodeGroupSettings]:
     return {name: g for name, g in groups.items() if g is not None}
 
 
-PERCENT_KEYS = ("sloAvailabilityPercent", "sloErrorRatePercent")
+PERCENT_KEYS = ("sloAvailabilityPercent", "sloErrorRatePercent", "mesh.traceSamplingPercent")
 
 
 def _percent(r: _Reader, key: str, value: str | None) -> float:
@@ -355,6 +360,11 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
     observability = validate_observability_args(stack_args.observability_args(settings))
     checks.append((observability, stack_args.OBSERVABILITY_KEYS))
+    checks += [
+        (validate_mesh_args(mesh_stack.mesh_args(settings)), mesh_stack.MESH_KEYS),
+        (validate_ingress_args(mesh_stack.ingress_args(settings)), mesh_stack.INGRESS_KEYS),
+        (validate_tenancy_args(mesh_stack.tenancy_args(settings, tags)), mesh_stack.TENANCY_KEYS),
+    ]
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -422,6 +432,13 @@ def parse_settings(
         slo_error_rate_percent=percentages["sloErrorRatePercent"],
         runbook_base_url=plain["runbookBaseUrl"],
         alert_webhook_url=plain["alertWebhookUrl"] or None,
+        ml_engineer_role_arns=plain["mlEngineerRoleArns"],
+        ingress_public=plain["ingress.public"],
+        ingress_domain=plain["ingress.domain"],
+        ingress_hosted_zone_id=plain["ingress.hostedZoneId"],
+        ingress_gateway_replicas=plain["ingress.gatewayReplicas"],
+        mesh_istiod_replicas=plain["mesh.istiodReplicas"],
+        mesh_trace_sampling_percent=percentages["mesh.traceSamplingPercent"],
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):

@@ -69,13 +69,21 @@ KEYS: dict[str, KeyType] = {
     "sloLatencyP95Ms": "integer",
     "sloErrorRatePercent": "string",
     "runbookBaseUrl": "string",
+    "mlEngineerRoleArns": "array",
+    "ingress.public": "boolean",
+    "ingress.domain": "string",
+    "ingress.hostedZoneId": "string",
+    "ingress.gatewayReplicas": "integer",
+    "mesh.istiodReplicas": "integer",
+    "mesh.traceSamplingPercent": "string",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
     "nodeGroups": "object",
 }
 """Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
-into the structured object ``addonVersions``; ``nodeGroups`` is a map of pools."""
+into the structured objects ``addonVersions``, ``ingress`` and ``mesh``; ``nodeGroups`` is
+a map of pools."""
 
-OBJECT_ROOTS = ("addonVersions",)
+OBJECT_ROOTS = ("addonVersions", "ingress", "mesh")
 """Objects whose leaves are declared one by one in ``KEYS`` and ``Pulumi.yaml``."""
 
 
@@ -142,6 +150,13 @@ class Settings:
     runbook_base_url: str
     addon_versions: Mapping[str, str]
     node_groups: Mapping[str, NodeGroupSettings]
+    ml_engineer_role_arns: tuple[str, ...] = ()
+    ingress_public: bool = False
+    ingress_domain: str = ""
+    ingress_hosted_zone_id: str = ""
+    ingress_gateway_replicas: int = 2
+    mesh_istiod_replicas: int = 2
+    mesh_trace_sampling_percent: float = 1.0
     alert_webhook_url: str | None = field(default=None, repr=False)
     """A secret (the stack stores it encrypted); never printed."""
 

@@ -17,12 +17,17 @@ from components import (
     ClusterAddons,
     GpuSupport,
     GpuSupportArgs,
+    Ingress,
     Karpenter,
+    LoadBalancerController,
+    Mesh,
     Network,
     NodeGroup,
     Observability,
+    Tenancy,
 )
 from infra import stack_args
+from infra import stack_args_mesh as mesh_stack
 from infra.config import Settings, load_settings
 from infra.stack_args import Placeholders
 
@@ -49,6 +54,16 @@ class Services:
     """The NVIDIA device plugin and DCGM exporter; None without a GPU pool."""
     observability: Observability
     """Prometheus, Alertmanager, Grafana, the OpenTelemetry Collector and Jaeger."""
+    load_balancer: LoadBalancerController
+    """The AWS Load Balancer Controller (the gateway's NLB)."""
+    mesh: Mesh
+    """Istio: STRICT mTLS, the ingress gateway's pods; ``mesh.control_plane`` is what
+    application namespaces (``components.application_namespace``) pass as ``mesh``."""
+    ingress: Ingress
+    """cert-manager, the issuers (``internal-ca`` for in-cluster TLS), the HTTPS Gateway
+    and its NLB Service."""
+    tenancy: Tenancy
+    """The ``ml-serving`` namespace, the ``ml-engineer`` Role and its access entries."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,8 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     Karpenter (when a pool is Karpenter's) and the observability stack run on the system
     pool, so they wait for the cluster add-ons; the NVIDIA stack is installed when any
     pool is a GPU pool, after the Prometheus Operator (its exporter's ServiceMonitor).
+    Then the load balancer controller, the mesh (tracing to the collector), the ingress
+    (certificates, Gateway, NLB) and the ML tenancy.
     """
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
@@ -144,7 +161,44 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 in_cluster, pulumi.ResourceOptions(depends_on=[observability.prometheus_release])
             ),
         )
-    return Services(karpenter=karpenter, gpu=gpu, observability=observability)
+    in_vpc = pulumi.ResourceOptions.merge(in_cluster, on_system)
+    load_balancer = LoadBalancerController(
+        f"{name}-lb-controller",
+        mesh_stack.load_balancer_args(settings, tags, foundation.deploy),
+        opts=in_vpc,
+    )
+    mesh = Mesh(
+        f"{name}-mesh",
+        mesh_stack.mesh_args(settings, observability.otlp_endpoint),
+        opts=in_vpc,
+    )
+    # The gateway's Service waits for the controller and names the NLB's subnets, so it
+    # is deleted before both: the controller can still remove the NLB and its interfaces.
+    ingress = Ingress(
+        f"{name}-ingress",
+        mesh_stack.ingress_args(
+            settings,
+            foundation.deploy,
+            mesh=mesh,
+            load_balancer=load_balancer,
+            public_subnet_ids=foundation.network.public_subnet_ids,
+        ),
+        opts=in_vpc,
+    )
+    tenancy = Tenancy(
+        f"{name}-tenancy",
+        mesh_stack.tenancy_args(settings, tags, foundation.deploy, mesh=mesh),
+        opts=in_vpc,
+    )
+    return Services(
+        karpenter=karpenter,
+        gpu=gpu,
+        observability=observability,
+        load_balancer=load_balancer,
+        mesh=mesh,
+        ingress=ingress,
+        tenancy=tenancy,
+    )
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
@@ -174,6 +228,8 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "publicSubnetIds": network.public_subnet_ids,
         "otlpEndpoint": observability.otlp_endpoint,
         "grafanaAdminPassword": observability.grafana_admin_password,
+        "ingressHosts": pulumi.Output.from_input(services.ingress.hosts),
+        "ingressLoadBalancer": services.ingress.load_balancer_hostname,
     }
 
 

@@ -28,6 +28,7 @@ from policy import (
     rules_eks,
     rules_iam,
     rules_k8s,
+    rules_mesh,
     rules_network,
     rules_nodes,
     rules_observability,
@@ -65,11 +66,13 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_k8s.RULES,
     *rules_capacity.RULES,
     *rules_observability.RULES,
+    *rules_mesh.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,
     *rules_s3.STACK_RULES,
     *rules_capacity.STACK_RULES,
+    *rules_mesh.STACK_RULES,
 )
 
 _BY_TYPE: dict[str, list[ResourceRule]] = {}

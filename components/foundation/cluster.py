@@ -44,6 +44,7 @@ from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArg
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 BOOTSTRAP_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
 EKS_OIDC_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
 
 
@@ -418,6 +419,9 @@ class Cluster(pulumi.ComponentResource):
                 addon=addon,
                 version=args.addon_versions[addon],
                 role_arn=cni_role.role_arn if addon == "vpc-cni" else None,
+                # The VPC CNI enforces NetworkPolicies only with its policy agent on: the
+                # application namespaces' default-deny would otherwise be a no-op.
+                configuration=VPC_CNI_CONFIGURATION if addon == "vpc-cni" else None,
                 tags=tags,
                 opts=child,
             )

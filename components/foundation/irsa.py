@@ -122,3 +122,36 @@ class ServiceAccountRole(pulumi.ComponentResource):
         )
         self.role_name = role.name
         self.register_outputs({"role_arn": self.role_arn, "role_name": self.role_name})
+
+
+ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+"""The service account annotation through which a pod assumes its IRSA role."""
+
+
+def inline_policy_role(
+    name: str,
+    *,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    service_account: tuple[str, str],
+    policy: tuple[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+    tags: Mapping[str, str] | None = None,
+) -> ServiceAccountRole:
+    """The IRSA role of ``service_account`` (namespace, name) with one inline ``policy``
+    (key, JSON document): what most controllers need. Raises ``ValidationError`` like
+    :class:`ServiceAccountRole`."""
+    namespace_name, account = service_account
+    key, document = policy
+    return ServiceAccountRole(
+        name,
+        ServiceAccountRoleArgs(
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer=oidc_issuer,
+            namespace=namespace_name,
+            service_account=account,
+            inline_policies={key: document},
+            tags=dict(tags or {}),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

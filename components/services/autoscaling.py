@@ -42,7 +42,7 @@ from components._k8s import (
 )
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
-from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+from components.foundation.irsa import ROLE_ARN_ANNOTATION, inline_policy_role
 from components.foundation.node_groups import is_bottlerocket
 from components.foundation.node_presets import PRESETS
 from components.services.karpenter_iam import controller_policy
@@ -362,24 +362,19 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on_of(opts)),
         )
-        controller = ServiceAccountRole(
+        controller = inline_policy_role(
             f"{name}-controller",
-            ServiceAccountRoleArgs(
-                oidc_provider_arn=args.oidc_provider_arn,
-                oidc_issuer=args.oidc_issuer,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                inline_policies={
-                    "karpenter": controller_policy(
-                        context,
-                        cluster_name=cluster,
-                        queue_arn=queue.arn,
-                        node_role_arn=node_role.arn,
-                    )
-                },
-                tags=tags,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            service_account=(NAMESPACE, SERVICE_ACCOUNT),
+            policy=(
+                "karpenter",
+                controller_policy(
+                    context, cluster_name=cluster, queue_arn=queue.arn, node_role_arn=node_role.arn
+                ),
             ),
-            opts=child,
+            tags=tags,
+            parent=self,
         )
         discovery = aws.ec2.Tag(
             f"{name}-discovery",
@@ -412,7 +407,7 @@ class Karpenter(pulumi.ComponentResource):
                 },
                 "serviceAccount": {
                     "name": SERVICE_ACCOUNT,
-                    "annotations": {"eks.amazonaws.com/role-arn": controller.role_arn},
+                    "annotations": {ROLE_ARN_ANNOTATION: controller.role_arn},
                 },
                 "replicas": args.replicas,
                 "podDisruptionBudget": {"name": "karpenter", "maxUnavailable": 1},
