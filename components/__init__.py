@@ -27,6 +27,11 @@ from components.services.autoscaling import (
     karpenter_pool,
     validate_karpenter_args,
 )
+from components.services.event_autoscaling import (
+    EventAutoscaling,
+    EventAutoscalingArgs,
+    validate_event_autoscaling_args,
+)
 from components.services.gpu import GpuSupport, GpuSupportArgs
 from components.services.observability import (
     Observability,
@@ -34,6 +39,17 @@ from components.services.observability import (
     validate_observability_args,
 )
 from components.services.observability_rules import SloTargets
+from components.workloads.inference import InferenceService
+from components.workloads.inference_args import (
+    InferenceServiceArgs,
+    validate_inference_service_args,
+)
+from components.workloads.inference_gateway import InferenceGateway, InferenceGatewayArgs
+from components.workloads.serving_image import (
+    ServingImage,
+    ServingImageArgs,
+    validate_serving_image_args,
+)
 
 __all__ = [
     "PRESETS",
@@ -41,8 +57,14 @@ __all__ = [
     "ClusterAddons",
     "ClusterAddonsArgs",
     "ClusterArgs",
+    "EventAutoscaling",
+    "EventAutoscalingArgs",
     "GpuSupport",
     "GpuSupportArgs",
+    "InferenceGateway",
+    "InferenceGatewayArgs",
+    "InferenceService",
+    "InferenceServiceArgs",
     "Karpenter",
     "KarpenterArgs",
     "KarpenterPool",
@@ -55,15 +77,20 @@ __all__ = [
     "Problem",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
+    "ServingImage",
+    "ServingImageArgs",
     "SloTargets",
     "ValidationError",
     "karpenter_pool",
     "preset_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
+    "validate_event_autoscaling_args",
+    "validate_inference_service_args",
     "validate_karpenter_args",
     "validate_network_args",
     "validate_node_group_args",
     "validate_observability_args",
     "validate_service_account_role_args",
+    "validate_serving_image_args",
 ]

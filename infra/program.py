@@ -11,17 +11,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components import (
     Cluster,
     ClusterAddons,
+    EventAutoscaling,
+    EventAutoscalingArgs,
     GpuSupport,
     GpuSupportArgs,
+    InferenceGateway,
+    InferenceGatewayArgs,
+    InferenceService,
     Karpenter,
     Network,
     NodeGroup,
     Observability,
+    ServingImage,
 )
+from components._k8s import namespace
 from infra import stack_args
 from infra.config import Settings, load_settings
 from infra.stack_args import Placeholders
@@ -49,11 +57,18 @@ class Services:
     """The NVIDIA device plugin and DCGM exporter; None without a GPU pool."""
     observability: Observability
     """Prometheus, Alertmanager, Grafana, the OpenTelemetry Collector and Jaeger."""
+    event_autoscaling: EventAutoscaling | None = None
+    """KEDA, which scales the inference services; None without inference services."""
 
 
 @dataclass(frozen=True)
 class Workloads:
-    """What the platform runs (none yet)."""
+    """What the platform runs."""
+
+    image: ServingImage | None = None
+    """The serving image's repository and digest; None without inference services."""
+    inference: Mapping[str, InferenceService] | None = None
+    """The inference services by name."""
 
 
 def build_foundation(settings: Settings) -> Foundation:
@@ -144,23 +159,81 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 in_cluster, pulumi.ResourceOptions(depends_on=[observability.prometheus_release])
             ),
         )
-    return Services(karpenter=karpenter, gpu=gpu, observability=observability)
+    event_autoscaling = None
+    if settings.inference is not None and settings.inference.services:
+        # KEDA's ServiceMonitors need the operator's CRDs: after the release.
+        event_autoscaling = EventAutoscaling(
+            f"{name}-keda",
+            EventAutoscalingArgs(system_pool=settings.system_pool),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                pulumi.ResourceOptions(depends_on=[observability.prometheus_release]),
+            ),
+        )
+    return Services(
+        karpenter=karpenter,
+        gpu=gpu,
+        observability=observability,
+        event_autoscaling=event_autoscaling,
+    )
+
+
+def serving_namespace_until_tenancy(parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+    """The ``ml-serving`` namespace, until the mesh stage's tenancy creates it (with its
+    default-deny policies); then the services take that namespace's name instead."""
+    return namespace(
+        stack_args.SERVING_NAMESPACE, parent=parent, labels={"istio-injection": "enabled"}
+    )
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
-    """What the platform runs, on top of the services."""
-    del settings, foundation, services
-    return Workloads()
+    """What the platform runs, on top of the services: the serving image, and each
+    inference service after the CRDs its custom resources need (Prometheus Operator,
+    KEDA)."""
+    inference = settings.inference
+    if inference is None or not inference.services or services.event_autoscaling is None:
+        return Workloads()
+    name = settings.cluster_name
+    tags = stack_args.platform_tags(settings)
+    in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
+    image = ServingImage(f"{name}-serving", stack_args.serving_image_args(settings, tags))
+    gateway = InferenceGateway(f"{name}-inference-gateway", InferenceGatewayArgs(), opts=in_cluster)
+    serving_ns = serving_namespace_until_tenancy(gateway)
+    after = [
+        services.observability.prometheus_release,
+        services.event_autoscaling.release,
+        serving_ns,
+    ]
+    built = {
+        service: InferenceService(
+            service,
+            stack_args.inference_service_args(
+                settings,
+                service,
+                tags,
+                image=image.image,
+                otlp_endpoint=services.observability.otlp_endpoint,
+                deploy=foundation.deploy,
+            ),
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=after)),
+        )
+        for service in sorted(inference.services)
+    }
+    return Workloads(image=image, inference=built)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
     """Create the platform's resources for ``settings``; return the stack outputs."""
     foundation = build_foundation(settings)
     services = build_services(settings, foundation)
-    build_workloads(settings, foundation, services)
+    workloads = build_workloads(settings, foundation, services)
     observability = services.observability
     cluster, network = foundation.cluster, foundation.network
+    serving: dict[str, pulumi.Output[object]] = {}
+    if workloads.image is not None:
+        serving["servingImage"] = workloads.image.image
     return {
+        **serving,
         "clusterName": cluster.cluster_name,
         "clusterEndpoint": cluster.endpoint,
         "kubernetesVersion": pulumi.Output.from_input(cluster.kubernetes_version),
