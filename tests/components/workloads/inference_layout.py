@@ -275,7 +275,7 @@ ENVOY_FILTER_SPEC = Obj(
                             "BOOTSTRAP",
                             "LISTENER_FILTER",
                         )
-                    ),  # fmt: skip
+                    ),
                     "match": Obj(
                         {
                             "context": _PATCH_CONTEXT,
@@ -342,7 +342,7 @@ ENVOY_FILTER_SPEC = Obj(
                                     "INSERT_FIRST",
                                     "REPLACE",
                                 )
-                            ),  # fmt: skip
+                            ),
                             "value": AnyValue(),
                             "filterClass": Str(enum=("UNSPECIFIED", "AUTHN", "AUTHZ", "STATS")),
                         }
@@ -409,11 +409,20 @@ SCALED_OBJECT_SPEC = Obj(
 )
 PROMETHEUS_TRIGGER_KEYS = frozenset(
     {
-        "serverAddress", "query", "queryParameters", "threshold", "activationThreshold",
-        "namespace", "customHeaders", "ignoreNullValues", "unsafeSsl", "awsRegion", "timeout",
+        "serverAddress",
+        "query",
+        "queryParameters",
+        "threshold",
+        "activationThreshold",
+        "namespace",
+        "customHeaders",
+        "ignoreNullValues",
+        "unsafeSsl",
+        "awsRegion",
+        "timeout",
         "identityOwner",
     }
-)  # fmt: skip
+)
 CPU_TRIGGER_KEYS = frozenset({"value", "containerName"})
 
 SPECS = {
