@@ -27,6 +27,7 @@ from policy import (
     rules_capacity,
     rules_eks,
     rules_iam,
+    rules_inference,
     rules_k8s,
     rules_network,
     rules_nodes,
@@ -65,6 +66,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_k8s.RULES,
     *rules_capacity.RULES,
     *rules_observability.RULES,
+    *rules_inference.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,

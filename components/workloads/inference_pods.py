@@ -38,6 +38,9 @@ RELEASE_LABEL = "mlplatform.io/release"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 PART_OF = "mlplatform-inference"
 MODELS_ANNOTATION = "mlplatform.io/models"
+MODEL_PINS_ANNOTATION = "mlplatform.io/model-pins"
+"""``versions`` (every model a pinned version) or ``aliases-allowed``; the policy pack
+holds a Deployment to it."""
 STARTUP_PERIOD_S = 5
 ZONE_KEY = "topology.kubernetes.io/zone"
 
@@ -167,14 +170,16 @@ def pod_spec(
     }
 
 
-def pod_annotations(models: Mapping[str, str]) -> dict[str, str]:
+def pod_annotations(models: Mapping[str, str], *, aliases: bool) -> dict[str, str]:
     """The pods' annotations: Istio's metrics merge (the sidecar serves the app's
-    ``/metrics`` with its own on 15020, reachable without mTLS) and the models served."""
+    ``/metrics`` with its own on 15020, reachable without mTLS), the models served and
+    whether they must be pinned versions."""
     return {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(PORT),
         "prometheus.io/path": "/metrics",
         MODELS_ANNOTATION: ",".join(f"{n}={u}" for n, u in models.items()),
+        MODEL_PINS_ANNOTATION: "aliases-allowed" if aliases else "versions",
     }
 
 
@@ -201,7 +206,9 @@ def deployment_spec(
         "template": {
             "metadata": {
                 "labels": labels,
-                "annotations": pod_annotations(release_models(args, colour)),
+                "annotations": pod_annotations(
+                    release_models(args, colour), aliases=args.allow_model_aliases
+                ),
             },
             "spec": pod_spec(
                 args, service=service, colour=colour, image=image, service_account=service_account
