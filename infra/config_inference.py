@@ -199,7 +199,7 @@ def _auth(r: Failer, key: str, raw: Any) -> JwtAuth | None:
     jwks = _str(r, f"{key}.jwksUri", entry.get("jwksUri", ""))
     if missing or issuer is None or jwks is None:
         return None
-    return JwtAuth(issuer=issuer, jwks_uri=jwks, audiences=tuple(audiences or ()))
+    return JwtAuth(issuer=issuer, jwks_uri=jwks, audiences=list(audiences or []))
 
 
 def _service(r: Failer, key: str, raw: Any) -> ServiceSettings | None:
