@@ -8,6 +8,7 @@ Written by hand (the notation of ``tests/components/layout.py``) from:
   tag ``v1.30.3``, ``kubernetes/customresourcedefinitions.gen.yaml`` (the CRDs the Istio
   ``base`` chart 1.30.3 installs). Only the branches the platform writes are opened; their
   siblings are listed, so a misspelt field fails.
+* The ``keda`` chart 2.20.2: ``keda/values.yaml`` at tag ``v2.20.2`` of kedacore/charts.
 * KEDA ``ScaledObject`` (``keda.sh/v1alpha1``) at kedacore/keda tag ``v2.20.2``,
   ``config/crd/bases/keda.sh_scaledobjects.yaml`` (the CRD the ``keda`` chart 2.20.2
   installs); the trigger ``metadata`` is a free string map, its keys read from
@@ -27,6 +28,7 @@ from tests.components.layout import (
     Arr,
     Bool,
     Int,
+    Layout,
     Map,
     Num,
     Obj,
@@ -434,3 +436,45 @@ SPECS = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT_SPEC,
 }
 """(apiVersion, kind) -> spec layout."""
+
+KEDA_CHART = ("https://kedacore.github.io/charts", "keda", KEDA_VERSION)
+_KEDA_PROMETHEUS = {"enabled", "podMonitor", "port", "serviceMonitor"}
+KEDA_VALUES: Layout = {
+    **{
+        key: None
+        for key in (
+            "additionalAnnotations", "additionalLabels", "affinity", "asciiArt", "certificates",
+            "clusterDomain", "clusterName", "customManagedBy", "enableServiceLinks", "env",
+            "extraArgs", "extraObjects", "global", "grpcTLSCertsSecret", "hashiCorpVaultTLS",
+            "hostAliases", "http", "image", "imagePullSecrets", "logging", "networkPolicy",
+            "nodeSelector", "opentelemetry", "permissions", "podAnnotations", "podIdentity",
+            "podLabels", "podSecurityContext", "priorityClassName", "profiling", "rbac",
+            "resources", "securityContext", "service", "serviceAccount", "tolerations",
+            "topologySpreadConstraints", "upgradeStrategy", "volumes", "watchNamespace",
+        )
+    },
+    "crds": {"additionalAnnotations", "install"},
+    "operator": {
+        "affinity", "disableCompression", "dnsConfig", "dnsPolicy", "extraContainers",
+        "extraInitContainers", "livenessProbe", "name", "nodeSelector", "readinessProbe",
+        "replicaCount", "revisionHistoryLimit", "tolerations", "useHostNetwork",
+    },
+    "metricsServer": {
+        "affinity", "disableCompression", "dnsConfig", "dnsPolicy", "enabled", "livenessProbe",
+        "nodeSelector", "readinessProbe", "replicaCount", "revisionHistoryLimit", "tolerations",
+        "useHostNetwork",
+    },
+    "webhooks": {
+        "affinity", "dnsConfig", "enabled", "failurePolicy", "healthProbePort", "livenessProbe",
+        "name", "nodeSelector", "port", "readinessProbe", "replicaCount", "revisionHistoryLimit",
+        "timeoutSeconds", "tolerations", "useHostNetwork",
+    },
+    "podDisruptionBudget": {"metricServer": None, "operator": None, "webhooks": None},
+    "prometheus": {
+        "operator": {key: None for key in (*_KEDA_PROMETHEUS, "prometheusRules")},
+        "metricServer": {key: None for key in (*_KEDA_PROMETHEUS, "portName")},
+        "webhooks": None,
+    },
+}  # fmt: skip
+"""The ``keda`` chart's values at 2.20.2 (``keda/values.yaml`` at tag ``v2.20.2`` of
+kedacore/charts): every top-level key, the objects the platform sets opened."""
