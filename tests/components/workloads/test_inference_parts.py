@@ -3,6 +3,7 @@ repository, and the component's own value rules."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def test_a_built_image_is_pushed_with_a_secret_token_and_run_by_digest() -> None
     (tag,) = build.inputs["tags"]
     assert ":src-" in tag and tag.startswith("123456789012.dkr.ecr.us-west-2.amazonaws.com/")
     assert "registries" in build.secret_inputs
-    with pytest.raises(ValidationError, match="image: 'repo:latest' must be repository@sha256"):
+    with pytest.raises(
+        ValidationError, match=re.escape("image: 'repo:latest' must be repository@sha256")
+    ):
         ServingImage("bad", ServingImageArgs(image="repo:latest"))
 
 
@@ -100,7 +103,9 @@ def test_the_component_refuses_bad_values_naming_every_field() -> None:
     )
     problems = {p.field for p in validate_inference_service_args("anomaly", bad)}
     assert problems == {"resources.gpu", "rollout.canary_weight", "rollout.green.models.m"}
-    with pytest.raises(ValidationError, match="rollout.canary_weight: 140 is outside 0..100"):
+    with pytest.raises(
+        ValidationError, match=re.escape("rollout.canary_weight: 140 is outside 0..100")
+    ):
         plan(lambda: InferenceService("anomaly", bad))
     assert validate_inference_service_args("Bad_Name", ARGS)[0].field == "name"
     assert validate_inference_service_args("anomaly", ARGS) == []
