@@ -27,6 +27,11 @@ from components.services.autoscaling import (
     karpenter_pool,
     validate_karpenter_args,
 )
+from components.services.event_autoscaling import (
+    EventAutoscaling,
+    EventAutoscalingArgs,
+    validate_event_autoscaling_args,
+)
 from components.services.gpu import GpuSupport, GpuSupportArgs
 from components.services.ingress import Ingress, IngressArgs, validate_ingress_args
 from components.services.load_balancer import (
@@ -50,6 +55,17 @@ from components.services.tenancy import (
     allow_from_prometheus,
     application_namespace,
 )
+from components.workloads.inference import InferenceService
+from components.workloads.inference_args import (
+    InferenceServiceArgs,
+    validate_inference_service_args,
+)
+from components.workloads.inference_gateway import InferenceGateway, InferenceGatewayArgs
+from components.workloads.serving_image import (
+    ServingImage,
+    ServingImageArgs,
+    validate_serving_image_args,
+)
 
 __all__ = [
     "PRESETS",
@@ -58,8 +74,14 @@ __all__ = [
     "ClusterAddons",
     "ClusterAddonsArgs",
     "ClusterArgs",
+    "EventAutoscaling",
+    "EventAutoscalingArgs",
     "GpuSupport",
     "GpuSupportArgs",
+    "InferenceGateway",
+    "InferenceGatewayArgs",
+    "InferenceService",
+    "InferenceServiceArgs",
     "Ingress",
     "IngressArgs",
     "Karpenter",
@@ -78,6 +100,8 @@ __all__ = [
     "Problem",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
+    "ServingImage",
+    "ServingImageArgs",
     "SloTargets",
     "Tenancy",
     "TenancyArgs",
@@ -91,6 +115,8 @@ __all__ = [
     "preset_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
+    "validate_event_autoscaling_args",
+    "validate_inference_service_args",
     "validate_ingress_args",
     "validate_karpenter_args",
     "validate_load_balancer_controller_args",
@@ -99,5 +125,6 @@ __all__ = [
     "validate_node_group_args",
     "validate_observability_args",
     "validate_service_account_role_args",
+    "validate_serving_image_args",
     "validate_tenancy_args",
 ]

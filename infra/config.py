@@ -44,8 +44,11 @@ from components import (
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
+from components.workloads.inference_args import validate_inference_service_args
+from components.workloads.serving_image import validate_serving_image_args
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
+from infra.config_inference import read_inference, service_keys
 from infra.config_keys import (
     ADDONS,
     KEYS,
@@ -368,6 +371,20 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
+    if settings.inference is not None:
+        image = validate_serving_image_args(stack_args.serving_image_args(settings, tags))
+        checks.append((image, {"image": "inference.image"}))
+        for name, service in settings.inference.services.items():
+            if settings.pool_for(service.placement) is None and service.placement in PRESETS:
+                r.fail(
+                    f"inference.services.{name}.placement",
+                    f"needs a pool with preset {service.placement!r} in nodeGroups",
+                    service.placement,
+                )
+            args = stack_args.inference_service_args(settings, name, tags)
+            checks.append(
+                (validate_inference_service_args(name, args), service_keys(name, service))
+            )
     for problems, keys in checks:
         for problem in problems:
             r.fail(stack_args.key_for(problem.field, keys), problem.rule, problem.value)
@@ -390,6 +407,11 @@ def parse_settings(
     r.problems.extend(problems)
     plain = {key: r.get(key) for key in KEYS if KEYS[key] != "object"}
     groups = _node_groups(r)
+    raw_inference = values.get("inference")
+    inference_object = None if raw_inference is None else _as_object(raw_inference)
+    if raw_inference is not None and inference_object is None:
+        r.fail("inference", "is not an object of settings", raw_inference)
+    inference = read_inference(r, inference_object)
     percentages = {key: _percent(r, key, plain[key]) for key in PERCENT_KEYS}
     if plain["alertWebhookUrl"] and "alertWebhookUrl" not in secret:
         # The URL is a credential (anyone holding it can post alerts): it must be stored
@@ -439,6 +461,7 @@ def parse_settings(
         ingress_gateway_replicas=plain["ingress.gatewayReplicas"],
         mesh_istiod_replicas=plain["mesh.istiodReplicas"],
         mesh_trace_sampling_percent=percentages["mesh.traceSamplingPercent"],
+        inference=inference,
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):

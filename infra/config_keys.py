@@ -16,6 +16,7 @@ from typing import Literal
 from components._aws import SupportType
 from components._validate import ValidationError
 from components.foundation.network import NatStrategy
+from infra.config_inference import InferenceSettings
 
 PROJECT = "mlplatform"
 KeyType = Literal["string", "integer", "boolean", "array", "object"]
@@ -78,6 +79,7 @@ KEYS: dict[str, KeyType] = {
     "mesh.traceSamplingPercent": "string",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
     "nodeGroups": "object",
+    "inference": "object",
 }
 """Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
 into the structured objects ``addonVersions``, ``ingress`` and ``mesh``; ``nodeGroups`` is
@@ -159,6 +161,13 @@ class Settings:
     mesh_trace_sampling_percent: float = 1.0
     alert_webhook_url: str | None = field(default=None, repr=False)
     """A secret (the stack stores it encrypted); never printed."""
+    inference: InferenceSettings | None = None
+    """The inference services (``mlplatform:inference``); ``None``: none."""
+
+    def pool_for(self, preset: str) -> str | None:
+        """The first pool (by name) built from ``preset``, if any."""
+        names = sorted(n for n, p in self.node_groups.items() if p.preset == preset)
+        return names[0] if names else None
 
     @property
     def system_pool(self) -> str:

@@ -15,8 +15,13 @@ import pulumi
 from components import (
     Cluster,
     ClusterAddons,
+    EventAutoscaling,
+    EventAutoscalingArgs,
     GpuSupport,
     GpuSupportArgs,
+    InferenceGateway,
+    InferenceGatewayArgs,
+    InferenceService,
     Ingress,
     Karpenter,
     LoadBalancerController,
@@ -24,6 +29,7 @@ from components import (
     Network,
     NodeGroup,
     Observability,
+    ServingImage,
     Tenancy,
 )
 from infra import stack_args
@@ -64,11 +70,18 @@ class Services:
     and its NLB Service."""
     tenancy: Tenancy
     """The ``ml-serving`` namespace, the ``ml-engineer`` Role and its access entries."""
+    event_autoscaling: EventAutoscaling | None = None
+    """KEDA, which scales the inference services; None without inference services."""
 
 
 @dataclass(frozen=True)
 class Workloads:
-    """What the platform runs (none yet)."""
+    """What the platform runs."""
+
+    image: ServingImage | None = None
+    """The serving image's repository and digest; None without inference services."""
+    inference: Mapping[str, InferenceService] | None = None
+    """The inference services by name."""
 
 
 def build_foundation(settings: Settings) -> Foundation:
@@ -190,6 +203,17 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh_stack.tenancy_args(settings, tags, foundation.deploy, mesh=mesh),
         opts=in_vpc,
     )
+    event_autoscaling = None
+    if settings.inference is not None and settings.inference.services:
+        # KEDA's ServiceMonitors need the operator's CRDs: after the release.
+        event_autoscaling = EventAutoscaling(
+            f"{name}-keda",
+            EventAutoscalingArgs(system_pool=settings.system_pool),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster,
+                pulumi.ResourceOptions(depends_on=[observability.prometheus_release]),
+            ),
+        )
     return Services(
         karpenter=karpenter,
         gpu=gpu,
@@ -198,23 +222,68 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh=mesh,
         ingress=ingress,
         tenancy=tenancy,
+        event_autoscaling=event_autoscaling,
     )
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
-    """What the platform runs, on top of the services."""
-    del settings, foundation, services
-    return Workloads()
+    """What the platform runs, on top of the services: the serving image, and each
+    inference service after the CRDs its custom resources need (Prometheus Operator,
+    KEDA)."""
+    inference = settings.inference
+    if inference is None or not inference.services or services.event_autoscaling is None:
+        return Workloads()
+    name = settings.cluster_name
+    tags = stack_args.platform_tags(settings)
+    in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
+    image = ServingImage(f"{name}-serving", stack_args.serving_image_args(settings, tags))
+    # Istio's CRDs come with the mesh's releases; the routes name the ingress Gateway.
+    on_mesh = pulumi.ResourceOptions(depends_on=[services.mesh.control_plane, services.ingress])
+    InferenceGateway(
+        f"{name}-inference-gateway",
+        InferenceGatewayArgs(),
+        opts=pulumi.ResourceOptions.merge(in_cluster, on_mesh),
+    )
+    serving = services.tenancy.serving
+    after = [
+        services.observability.prometheus_release,
+        services.event_autoscaling.release,
+        services.mesh.control_plane,
+        services.ingress,
+        serving.namespace,
+        *serving.policies,
+    ]
+    built = {
+        service: InferenceService(
+            service,
+            stack_args.inference_service_args(
+                settings,
+                service,
+                tags,
+                image=image.image,
+                otlp_endpoint=services.observability.otlp_endpoint,
+                deploy=foundation.deploy,
+                hosts=services.ingress.hosts,
+            ),
+            opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=after)),
+        )
+        for service in sorted(inference.services)
+    }
+    return Workloads(image=image, inference=built)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
     """Create the platform's resources for ``settings``; return the stack outputs."""
     foundation = build_foundation(settings)
     services = build_services(settings, foundation)
-    build_workloads(settings, foundation, services)
+    workloads = build_workloads(settings, foundation, services)
     observability = services.observability
     cluster, network = foundation.cluster, foundation.network
+    serving: dict[str, pulumi.Output[object]] = {}
+    if workloads.image is not None:
+        serving["servingImage"] = workloads.image.image
     return {
+        **serving,
         "clusterName": cluster.cluster_name,
         "clusterEndpoint": cluster.endpoint,
         "kubernetesVersion": pulumi.Output.from_input(cluster.kubernetes_version),

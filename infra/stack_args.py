@@ -26,6 +26,10 @@ from components import (
 )
 from components.foundation.cluster import BOOTSTRAP_ADDONS
 from components.foundation.cluster_addons import NODE_ADDONS
+from components.services.ml_tenancy import SERVING_NAMESPACE
+from components.workloads.inference_args import InferenceServiceArgs
+from components.workloads.serving_image import ServingImageArgs
+from infra.config_inference import BUILD
 from infra.config_keys import Settings
 
 NETWORK_KEYS = {
@@ -263,6 +267,7 @@ def observability_args(
         jaeger_retention=settings.jaeger_retention,
         slo=slo_targets(settings),
         runbook_base_url=settings.runbook_base_url,
+        inference_namespace=SERVING_NAMESPACE,
         system_pool=settings.system_pool,
     )
 
@@ -270,3 +275,64 @@ def observability_args(
 def platform_tags(settings: Settings) -> dict[str, str]:
     """Tags on every taggable resource of the stack."""
     return {"mlplatform.io/cluster": settings.cluster_name, "mlplatform.io/managed-by": "pulumi"}
+
+
+"""The namespace of the inference pods (the tenancy of the mesh stage creates it)."""
+MLFLOW_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
+"""The in-cluster MLflow server (service ``mlflow`` in namespace ``mlflow``, port 5000)."""
+PLACEHOLDER_IMAGE = (
+    "000000000000.dkr.ecr.us-west-2.amazonaws.com/mlplatform-serving@sha256:" + "0" * 64
+)
+"""Stands in for an image still to be built when arguments are only validated."""
+
+
+def serving_image_args(settings: Settings, tags: Mapping[str, str]) -> ServingImageArgs:
+    """The stack's ``ServingImageArgs`` (``inference.image``: a digest, or ``build``)."""
+    inference = settings.inference
+    image = inference.image if inference else BUILD
+    return ServingImageArgs(image=None if image == BUILD else image, tags=dict(tags))
+
+
+def inference_service_args(
+    settings: Settings,
+    service: str,
+    tags: Mapping[str, str],
+    *,
+    image: pulumi.Input[str] | None = None,
+    otlp_endpoint: pulumi.Input[str] = "http://otel-collector.observability.svc:4318",
+    deploy: Placeholders = Placeholders(),
+    hosts: Sequence[str] = ("*",),
+) -> InferenceServiceArgs:
+    """The ``InferenceServiceArgs`` of ``inference.services.<service>``. ``image`` is the
+    serving image by digest (default the configured one, or a placeholder for a build).
+
+    Raises ``KeyError`` for a service the stack does not configure.
+    """
+    inference = settings.inference
+    assert inference is not None, "no mlplatform:inference in this stack"
+    entry = inference.services[service]
+    if image is None:
+        image = PLACEHOLDER_IMAGE if inference.image == BUILD else inference.image
+    assert entry.auth is not None  # required by infra.config
+    return InferenceServiceArgs(
+        namespace=SERVING_NAMESPACE,
+        image=image,
+        models=entry.models,
+        auth=entry.auth,
+        mlflow_tracking_uri=MLFLOW_TRACKING_URI,
+        otlp_endpoint=otlp_endpoint,
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        pool=settings.pool_for(entry.placement) or entry.placement,
+        placement=entry.placement,  # type: ignore[arg-type]  # checked by the validator
+        resources=entry.resources,
+        min_replicas=entry.min_replicas,
+        max_replicas=entry.max_replicas,
+        batching=entry.batching,
+        rollout=entry.rollout,
+        rate_limit=entry.rate_limit,
+        allow_model_aliases=inference.allow_model_aliases,
+        runbook_base_url=settings.runbook_base_url,
+        hosts=tuple(hosts),
+        tags=dict(tags),
+    )

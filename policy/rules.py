@@ -27,6 +27,7 @@ from policy import (
     rules_capacity,
     rules_eks,
     rules_iam,
+    rules_inference,
     rules_k8s,
     rules_mesh,
     rules_network,
@@ -67,6 +68,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_capacity.RULES,
     *rules_observability.RULES,
     *rules_mesh.RULES,
+    *rules_inference.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,

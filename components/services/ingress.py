@@ -42,7 +42,12 @@ from components.services.ingress_specs import (
     route53_policy,
 )
 from components.services.load_balancer import LOAD_BALANCER_CLASS
-from components.services.tenancy import GATEWAY_LABELS, GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT
+from components.services.tenancy import (
+    GATEWAY_LABELS,
+    GATEWAY_NAME,
+    GATEWAY_NAMESPACE,
+    GATEWAY_SERVICE_ACCOUNT,
+)
 
 CERT_MANAGER_CHART = ChartPin("https://charts.jetstack.io", "cert-manager", "v1.21.1")
 NAMESPACE = "cert-manager"
@@ -273,7 +278,7 @@ class Ingress(pulumi.ComponentResource):
             f"{name}-gateway",
             api_version="networking.istio.io/v1",
             kind="Gateway",
-            metadata={"name": "ingress", "namespace": args.gateway_namespace},
+            metadata={"name": GATEWAY_NAME, "namespace": args.gateway_namespace},
             spec={"selector": dict(GATEWAY_LABELS), "servers": gateway_servers(self.hosts)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[tls, *filter(None, [args.mesh])]),
         )

@@ -37,6 +37,8 @@ from components._k8s import namespace
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_NAME = "ingress"
+"""The Istio ``Gateway`` resource every route attaches to (in ``GATEWAY_NAMESPACE``)."""
 GATEWAY_SERVICE_ACCOUNT = "istio-ingressgateway"
 GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 PROMETHEUS_NAMESPACE = "monitoring"

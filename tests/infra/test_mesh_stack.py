@@ -115,6 +115,16 @@ def test_every_namespace_the_program_creates_enforces_pod_security(prod) -> None
         assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], ns.name
 
 
+def gateway_service(stack: Any) -> CapturedResource:
+    """The ingress gateway's Service (the NLB), the one Service in ``istio-ingress``."""
+    (service,) = [
+        s
+        for s in stack.by_type("kubernetes:core/v1:Service")
+        if s.inputs["metadata"]["namespace"] == "istio-ingress"
+    ]
+    return service
+
+
 def test_prod_serves_https_on_a_cert_manager_certificate_behind_an_internal_nlb(prod) -> None:
     (gateway,) = prod.by_type("kubernetes:networking.istio.io/v1:Gateway")
     https = [s for s in gateway.inputs["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
@@ -125,7 +135,7 @@ def test_prod_serves_https_on_a_cert_manager_certificate_behind_an_internal_nlb(
     ]
     assert https[0]["tls"]["credentialName"] == certificate.inputs["spec"]["secretName"]
     assert certificate.inputs["spec"]["issuerRef"]["name"] == "letsencrypt"
-    (service,) = prod.by_type("kubernetes:core/v1:Service")
+    service = gateway_service(prod)
     annotations = service.inputs["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
@@ -146,7 +156,7 @@ def test_destroy_removes_the_nlb_while_its_controller_runs_and_before_the_subnet
             todo += [*resource.dependencies, *([resource.parent] if resource.parent else [])]
         return False
 
-    (service,) = prod.by_type("kubernetes:core/v1:Service")
+    service = gateway_service(prod)
     controller = releases(prod)["aws-load-balancer-controller"]
     assert controller.urn in service.dependencies
     private = [s for s in prod.by_type("aws:ec2/subnet:Subnet") if "-private-" in s.name]

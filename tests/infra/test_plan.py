@@ -117,8 +117,15 @@ def assert_observability(document: dict[str, Any]) -> None:
         for c in of_type(document, "kubernetes:core/v1:ConfigMap")
     }
     assert maps["inference-dashboard"]["inputs"]["metadata"]["labels"] == {"grafana_dashboard": "1"}
-    (rule,) = of_type(document, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    alerts = [r for g in rule["inputs"]["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    rules = of_type(document, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert {r["inputs"]["metadata"]["name"] for r in rules} == {"inference-slo", "anomaly"}
+    alerts = [
+        r
+        for rule in rules
+        for g in rule["inputs"]["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    ]
     for alert in alerts:
         runbook = alert["annotations"]["runbook_url"].rsplit("/", 1)[-1]
         assert (ROOT / "docs" / "runbooks" / runbook).is_file(), alert["alert"]

@@ -12,13 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.serving.probes import wait_ready
 
 #: Generous: four servers import MLflow at once on two shared cores.
 READY_TIMEOUT_S = 300.0
@@ -59,18 +59,7 @@ class Server:
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"{self.name} exited early:\n{self.log()}")
-                try:
-                    if client.get(f"{self.url}/v2/health/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)  # polling interval of a bounded readiness loop
-        raise AssertionError(f"{self.name} not ready after {timeout_s}s:\n{self.log()}")
+        wait_ready(self.url, self.proc, self.log, timeout_s)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -1,12 +1,34 @@
-"""Health probes run beside hostile requests: they must keep answering promptly."""
+"""Health probes: the bounded wait for a server to become ready, and probes run beside
+hostile requests (they must keep answering promptly)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], log: Callable[[], str], timeout_s: float
+) -> None:
+    """Poll ``url``'s ``/v2/health/ready`` until it answers 200; fail with the server's
+    ``log()`` when the process exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{log()}")
+            try:
+                if client.get(f"{url}/v2/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)  # polling interval of a bounded readiness loop
+    raise AssertionError(f"server not ready after {timeout_s}s:\n{log()}")
 
 
 async def probe_health(url: str, until: asyncio.Future[Any], interval_s: float = 0.02) -> float:

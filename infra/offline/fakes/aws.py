@@ -250,3 +250,18 @@ def rds_instance(r: FakeResource) -> dict[str, Any]:
 
 # Every EC2 type of the table that has no function of its own gets the EC2 id shape.
 RESOURCES.register(*(t for t in EC2_ID_PREFIXES if t not in RESOURCES.tokens))(ec2_resource)
+
+
+@RESOURCES.register("aws:ecr/repository:Repository")
+def ecr_repository(r: FakeResource) -> dict[str, Any]:
+    """An ECR repository: its registry (the account) and the URL images are pushed to."""
+    out = aws_resource(r)
+    name = r.inputs.get("name") or out["name"]
+    out.update(
+        name=name,
+        id=name,
+        registryId=r.account,
+        arn=arn("ecr", f"repository/{name}", region=r.region, account=r.account),
+        repositoryUrl=f"{r.account}.dkr.ecr.{r.region}.amazonaws.com/{name}",
+    )
+    return out

@@ -123,3 +123,19 @@ def render_policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
         document["Id"] = args["policyId"]
     document["Statement"] = [_statement(s) for s in args.get("statements") or []]
     return document
+
+
+@CALLS.register("aws:ecr/getAuthorizationToken:getAuthorizationToken")
+def ecr_authorization_token(c: FakeCall) -> dict[str, Any]:
+    """A registry login (user ``AWS`` and a token that looks like one, never a real one)."""
+    registry = c.args.get("registryId") or c.account
+    token = hex_digest(f"ecr-token::{registry}", 64)
+    return {
+        "id": c.region,
+        "registryId": registry,
+        "userName": "AWS",
+        "password": token,
+        "authorizationToken": token,
+        "proxyEndpoint": f"https://{registry}.dkr.ecr.{c.region}.amazonaws.com",
+        "expiresAt": "2026-01-01T12:00:00Z",
+    }

@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from infra.offline.fakes import aws, calls, kubernetes, providers, random
+from infra.offline.fakes import aws, calls, docker_build, kubernetes, providers, random
 from infra.offline.fakes.registry import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -20,6 +20,7 @@ from infra.offline.fakes.registry import (
 RESOURCES: Registry[ResourceFake] = Registry.combine(
     "infra/offline/fakes",
     aws.RESOURCES,
+    docker_build.RESOURCES,
     kubernetes.RESOURCES,
     random.RESOURCES,
     providers.RESOURCES,
