@@ -34,6 +34,11 @@ from components.services.observability import (
     validate_observability_args,
 )
 from components.services.observability_rules import SloTargets
+from components.workloads.mlflow_server import (
+    MlflowServer,
+    MlflowServerArgs,
+    validate_mlflow_server_args,
+)
 
 __all__ = [
     "PRESETS",
@@ -46,6 +51,8 @@ __all__ = [
     "Karpenter",
     "KarpenterArgs",
     "KarpenterPool",
+    "MlflowServer",
+    "MlflowServerArgs",
     "Network",
     "NetworkArgs",
     "NodeGroup",
@@ -62,6 +69,7 @@ __all__ = [
     "validate_cluster_addons_args",
     "validate_cluster_args",
     "validate_karpenter_args",
+    "validate_mlflow_server_args",
     "validate_network_args",
     "validate_node_group_args",
     "validate_observability_args",

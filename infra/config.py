@@ -35,6 +35,7 @@ from components import (
     validate_cluster_addons_args,
     validate_cluster_args,
     validate_karpenter_args,
+    validate_mlflow_server_args,
     validate_network_args,
     validate_node_group_args,
     validate_observability_args,
@@ -48,8 +49,10 @@ from infra.config_keys import (
     OBJECT_ROOTS,
     POOL_FIELDS,
     PROJECT,
+    BackupSettings,
     ConfigError,
     KeyType,
+    MlflowSettings,
     NodeGroupSettings,
     Settings,
     full_key,
@@ -355,6 +358,8 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
     observability = validate_observability_args(stack_args.observability_args(settings))
     checks.append((observability, stack_args.OBSERVABILITY_KEYS))
+    mlflow = validate_mlflow_server_args(stack_args.mlflow_server_args(settings, tags))
+    checks.append((mlflow, stack_args.MLFLOW_KEYS))
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -422,6 +427,25 @@ def parse_settings(
         slo_error_rate_percent=percentages["sloErrorRatePercent"],
         runbook_base_url=plain["runbookBaseUrl"],
         alert_webhook_url=plain["alertWebhookUrl"] or None,
+        mlflow=MlflowSettings(
+            image=plain["mlflow.image"],
+            instance_class=plain["mlflow.instanceClass"],
+            allocated_storage_gib=plain["mlflow.allocatedStorageGib"],
+            max_allocated_storage_gib=plain["mlflow.maxAllocatedStorageGib"],
+            backup_retention_days=plain["mlflow.backupRetentionDays"],
+            multi_az=plain["mlflow.multiAz"],
+            deletion_protection=plain["mlflow.deletionProtection"],
+            replicas=plain["mlflow.replicas"],
+            workers=plain["mlflow.workers"],
+            ci_runner_cidrs=plain["mlflow.ciRunnerCidrs"],
+            access_log_bucket=plain["mlflow.accessLogBucket"] or None,
+        ),
+        backups=BackupSettings(
+            schedule=plain["backups.schedule"],
+            ttl_hours=plain["backups.ttlHours"],
+            rpo_hours=plain["backups.rpoHours"],
+            database_rpo_minutes=plain["backups.databaseRpoMinutes"],
+        ),
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):

@@ -70,12 +70,27 @@ KEYS: dict[str, KeyType] = {
     "sloErrorRatePercent": "string",
     "runbookBaseUrl": "string",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
+    "mlflow.image": "string",
+    "mlflow.instanceClass": "string",
+    "mlflow.allocatedStorageGib": "integer",
+    "mlflow.maxAllocatedStorageGib": "integer",
+    "mlflow.backupRetentionDays": "integer",
+    "mlflow.multiAz": "boolean",
+    "mlflow.deletionProtection": "boolean",
+    "mlflow.replicas": "integer",
+    "mlflow.workers": "integer",
+    "mlflow.ciRunnerCidrs": "array",
+    "mlflow.accessLogBucket": "string",
+    "backups.schedule": "string",
+    "backups.ttlHours": "integer",
+    "backups.rpoHours": "integer",
+    "backups.databaseRpoMinutes": "integer",
     "nodeGroups": "object",
 }
 """Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
 into the structured object ``addonVersions``; ``nodeGroups`` is a map of pools."""
 
-OBJECT_ROOTS = ("addonVersions",)
+OBJECT_ROOTS = ("addonVersions", "mlflow", "backups")
 """Objects whose leaves are declared one by one in ``KEYS`` and ``Pulumi.yaml``."""
 
 
@@ -107,6 +122,33 @@ class NodeGroupSettings:
     cpu_limit: int | None = None
     memory_limit_gib: int | None = None
     gpu_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """The registry's settings (``mlplatform:mlflow.*``)."""
+
+    image: str
+    instance_class: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    backup_retention_days: int
+    multi_az: bool
+    deletion_protection: bool
+    replicas: int
+    workers: int
+    ci_runner_cidrs: tuple[str, ...]
+    access_log_bucket: str | None
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Velero's schedules and the recovery point objectives (``mlplatform:backups.*``)."""
+
+    schedule: str
+    ttl_hours: int
+    rpo_hours: int
+    database_rpo_minutes: int
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,8 @@ class Settings:
     runbook_base_url: str
     addon_versions: Mapping[str, str]
     node_groups: Mapping[str, NodeGroupSettings]
+    mlflow: MlflowSettings
+    backups: BackupSettings
     alert_webhook_url: str | None = field(default=None, repr=False)
     """A secret (the stack stores it encrypted); never printed."""
 

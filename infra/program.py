@@ -18,6 +18,7 @@ from components import (
     GpuSupport,
     GpuSupportArgs,
     Karpenter,
+    MlflowServer,
     Network,
     NodeGroup,
     Observability,
@@ -53,7 +54,10 @@ class Services:
 
 @dataclass(frozen=True)
 class Workloads:
-    """What the platform runs (none yet)."""
+    """What the platform runs."""
+
+    mlflow: MlflowServer
+    """The MLflow tracking server and model registry (RDS, S3, the server's pods)."""
 
 
 def build_foundation(settings: Settings) -> Foundation:
@@ -148,16 +152,30 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
-    """What the platform runs, on top of the services."""
-    del settings, foundation, services
-    return Workloads()
+    """What the platform runs, on top of the services.
+
+    The MLflow server runs on the system pool, so it waits for the cluster add-ons.
+    """
+    del services
+    name = settings.cluster_name
+    tags = stack_args.platform_tags(settings)
+    mlflow = MlflowServer(
+        f"{name}-mlflow",
+        stack_args.mlflow_server_args(settings, tags, foundation.deploy),
+        opts=pulumi.ResourceOptions(
+            providers=[foundation.cluster.provider],
+            depends_on=[foundation.addons],
+            protect=settings.protect,
+        ),
+    )
+    return Workloads(mlflow=mlflow)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
     """Create the platform's resources for ``settings``; return the stack outputs."""
     foundation = build_foundation(settings)
     services = build_services(settings, foundation)
-    build_workloads(settings, foundation, services)
+    workloads = build_workloads(settings, foundation, services)
     observability = services.observability
     cluster, network = foundation.cluster, foundation.network
     return {
@@ -174,6 +192,9 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "publicSubnetIds": network.public_subnet_ids,
         "otlpEndpoint": observability.otlp_endpoint,
         "grafanaAdminPassword": observability.grafana_admin_password,
+        "mlflowTrackingUri": workloads.mlflow.tracking_uri,
+        "mlflowArtifactBucket": workloads.mlflow.bucket_name,
+        "mlflowDatabaseEndpoint": workloads.mlflow.database_endpoint,
     }
 
 

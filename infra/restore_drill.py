@@ -45,6 +45,7 @@ ARTIFACT_BUCKET = "mlplatform-drill-artifacts"
 BACKUP_BUCKET = "mlplatform-drill-backups"
 ARTIFACT_PREFIX = "mlflow"
 STEPS = 6
+DESCRIPTION = "Back up the model registry, lose it, restore it, and prove it (on 127.0.0.1)."
 
 
 def _step(number: int, message: str) -> None:
@@ -84,7 +85,7 @@ class Drill:
             aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         )
         self.port = free_port()
-        auth_uri = self._database_uri(cmd.AUTH_DATABASE)
+        auth_uri = self._database_uri(cmd.REGISTRY_DATABASE)
         self.auth_config = workdir / cmd.AUTH_CONFIG_FILE
         self.auth_config.write_text(cmd.auth_config(auth_uri))
         self.auth_config.chmod(0o600)
@@ -163,7 +164,9 @@ def _serving_check(drill: Drill) -> list[int]:
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     argv = [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--model", f"anomaly={'models:/' + registry.ANOMALY}@champion"]
-    serving = Process("inference service", argv, env, port, drill.workdir / "serving.log", "/v2/health/ready")
+    serving = Process(
+        "inference service", argv, env, port, drill.workdir / "serving.log", "/v2/health/ready"
+    )
     with running(serving):
         body = {
             "inputs": [
@@ -181,10 +184,11 @@ def run(workdir: Path) -> list[str]:
     with ExitStack() as stack:
         _step(1, "starting PostgreSQL, moto S3 and the MLflow server (basic-auth)")
         pg = stack.enter_context(
-            LocalPostgres(port=free_port(), log_path=workdir / "postgres.log", password=keys.database)
+            LocalPostgres(
+                port=free_port(), log_path=workdir / "postgres.log", password=keys.database
+            )
         )
-        for database in (cmd.REGISTRY_DATABASE, cmd.AUTH_DATABASE):
-            pg.execute(f"CREATE DATABASE {database}")
+        pg.execute(f"CREATE DATABASE {cmd.REGISTRY_DATABASE}")
         s3_url = stack.enter_context(moto_s3())
         drill = Drill(workdir, s3_url, pg, keys)
         for bucket in (ARTIFACT_BUCKET, BACKUP_BUCKET):
@@ -204,12 +208,14 @@ def run(workdir: Path) -> list[str]:
             before = registry.snapshot(drill.tracking_uri)
             _detail(f"{len(before.versions)} model versions, aliases {before.aliases}")
 
-        _step(3, "backing up the registry database and the artifact prefix")
+        _step(3, "backing up the registry database (models and users) and the artifact prefix")
         dump = workdir / "mlflow.dump"
         pg.dump(cmd.REGISTRY_DATABASE, dump)
         drill.s3.upload_file(str(dump), BACKUP_BUCKET, "postgres/mlflow.dump")
         objects_before = drill.objects(ARTIFACT_BUCKET, ARTIFACT_PREFIX + "/")
-        copied = drill.copy_prefix(ARTIFACT_BUCKET, ARTIFACT_PREFIX + "/", BACKUP_BUCKET, "artifacts/")
+        copied = drill.copy_prefix(
+            ARTIFACT_BUCKET, ARTIFACT_PREFIX + "/", BACKUP_BUCKET, "artifacts/"
+        )
         digest = hashlib.sha256(dump.read_bytes()).hexdigest()
         _detail(f"database dump sha256:{digest}; {copied} artifact objects copied")
 
@@ -274,9 +280,7 @@ def _workdir(given: Path | None) -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the drill; return 0 when everything restored matches, else 1."""
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.restore_drill", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m infra.restore_drill", description=DESCRIPTION)
     parser.add_argument(
         "--workdir", type=Path, help="keep logs and dumps here (default: a temporary directory)"
     )

@@ -17,6 +17,7 @@ from components import (
     ClusterAddonsArgs,
     ClusterArgs,
     KarpenterArgs,
+    MlflowServerArgs,
     NetworkArgs,
     NodeGroupArgs,
     ObservabilityArgs,
@@ -264,6 +265,50 @@ def observability_args(
         slo=slo_targets(settings),
         runbook_base_url=settings.runbook_base_url,
         system_pool=settings.system_pool,
+    )
+
+
+MLFLOW_KEYS = {
+    "image": "mlflow.image",
+    "instance_class": "mlflow.instanceClass",
+    "allocated_storage_gib": "mlflow.allocatedStorageGib",
+    "max_allocated_storage_gib": "mlflow.maxAllocatedStorageGib",
+    "backup_retention_days": "mlflow.backupRetentionDays",
+    "multi_az": "mlflow.multiAz",
+    "deletion_protection": "mlflow.deletionProtection",
+    "replicas": "mlflow.replicas",
+    "workers": "mlflow.workers",
+    "ci_runner_cidrs": "mlflow.ciRunnerCidrs",
+    "access_log_bucket": "mlflow.accessLogBucket",
+    "system_pool": "nodeGroups",
+}
+
+
+def mlflow_server_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> MlflowServerArgs:
+    """The stack's ``MlflowServerArgs``, in the cluster's VPC and private subnets."""
+    m = settings.mlflow
+    return MlflowServerArgs(
+        image=m.image,
+        vpc_id=deploy.vpc_id,
+        vpc_cidr=settings.vpc_cidr,
+        subnet_ids=deploy.subnet_ids,
+        cluster_security_group_id=deploy.cluster_security_group_id,
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        instance_class=m.instance_class,
+        allocated_storage_gib=m.allocated_storage_gib,
+        max_allocated_storage_gib=m.max_allocated_storage_gib,
+        backup_retention_days=m.backup_retention_days,
+        multi_az=m.multi_az,
+        deletion_protection=m.deletion_protection,
+        replicas=m.replicas,
+        workers=m.workers,
+        ci_runner_cidrs=m.ci_runner_cidrs,
+        access_log_bucket=m.access_log_bucket,
+        system_pool=settings.system_pool,
+        tags=dict(tags),
     )
 
 

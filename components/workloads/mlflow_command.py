@@ -17,8 +17,9 @@ PORT = 5000
 AUTH_CONFIG_DIR = "/etc/mlflow/auth"
 AUTH_CONFIG_FILE = "basic_auth.ini"
 AUTH_CONFIG_PATH = f"{AUTH_CONFIG_DIR}/{AUTH_CONFIG_FILE}"
+# The registry and basic-auth's users share one database (their migrations keep apart
+# version tables), so one backup and one restore cover both.
 REGISTRY_DATABASE = "mlflow"
-AUTH_DATABASE = "mlflow_auth"
 ADMIN_USERNAME = "admin"
 # MLflow refuses basic-auth passwords shorter than 12 characters.
 MIN_PASSWORD_LENGTH = 12
@@ -85,7 +86,8 @@ def database_uri(
 
 
 def auth_config(auth_database_uri: str) -> str:
-    """Return MLflow's basic-auth config file: users in ``auth_database_uri``, and every
+    """Return MLflow's basic-auth config file: users in ``auth_database_uri`` (the
+    registry's own database), and every
     authenticated user may read (the inference service loads models); writing needs a
     permission granted by the admin."""
     return (

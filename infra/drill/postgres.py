@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SUPERUSER = "mlflow"
 READY_TIMEOUT_S = 120.0
@@ -121,7 +122,7 @@ class LocalPostgres:
                 time.sleep(0.2)  # polling interval of a bounded readiness loop
         raise RuntimeError(f"postgres not ready after {READY_TIMEOUT_S}s; see {self.log_path}")
 
-    def connect_args(self, database: str) -> dict[str, object]:
+    def connect_args(self, database: str) -> dict[str, Any]:
         """psycopg2 keyword arguments for ``database`` as the superuser."""
         return {
             "host": "127.0.0.1",
@@ -163,7 +164,9 @@ class LocalPostgres:
 
     def restore(self, database: str, path: Path) -> None:
         """Load the dump at ``path`` into the empty ``database``."""
-        self._client("pg_restore", "--no-owner", "--exit-on-error", f"--dbname={database}", str(path))
+        self._client(
+            "pg_restore", "--no-owner", "--exit-on-error", f"--dbname={database}", str(path)
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

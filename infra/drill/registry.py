@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from serving.demo import FEATURES, SKOPS_TRUSTED_TYPES, synthetic_metrics
 
@@ -62,7 +63,7 @@ def register(tracking_uri: str) -> None:
     example = data.head(2)
     forests = [IsolationForest(n_estimators=n, random_state=42).fit(data) for n in (10, 20)]
     forecaster = LinearRegression().fit(data[list(FEATURES[:2])], data[FEATURES[2]])
-    logged: list[tuple[str, object, object, dict[str, object]]] = [
+    logged: list[tuple[str, Any, Any, dict[str, Any]]] = [
         (ANOMALY, forest, example, {"skops_trusted_types": SKOPS_TRUSTED_TYPES})
         for forest in forests
     ]
@@ -74,11 +75,11 @@ def register(tracking_uri: str) -> None:
             info = mlflow_sklearn.log_model(
                 model,
                 name="model",
-                signature=infer_signature(inputs, model.predict(inputs)),  # type: ignore[attr-defined]
+                signature=infer_signature(inputs, model.predict(inputs)),
                 input_example=inputs,
                 registered_model_name=name,
                 pip_requirements=_requirements("mlflow", "scikit-learn", "skops", "numpy"),
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
         versions.setdefault(name, []).append(str(info.registered_model_version))
         client.set_model_version_tag(name, versions[name][-1], "validation", "passed")
