@@ -27,6 +27,7 @@ from components.services.autoscaling import (
     karpenter_pool,
     validate_karpenter_args,
 )
+from components.services.backups import Backups, BackupsArgs, validate_backups_args
 from components.services.gpu import GpuSupport, GpuSupportArgs
 from components.services.observability import (
     Observability,
@@ -42,6 +43,8 @@ from components.workloads.mlflow_server import (
 
 __all__ = [
     "PRESETS",
+    "Backups",
+    "BackupsArgs",
     "Cluster",
     "ClusterAddons",
     "ClusterAddonsArgs",
@@ -66,6 +69,7 @@ __all__ = [
     "ValidationError",
     "karpenter_pool",
     "preset_args",
+    "validate_backups_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
     "validate_karpenter_args",

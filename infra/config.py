@@ -32,6 +32,7 @@ import pulumi
 from components import (
     PRESETS,
     Problem,
+    validate_backups_args,
     validate_cluster_addons_args,
     validate_cluster_args,
     validate_karpenter_args,
@@ -358,6 +359,14 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         checks.append((validate_node_group_args(args), stack_args.pool_keys(pool)))
     observability = validate_observability_args(stack_args.observability_args(settings))
     checks.append((observability, stack_args.OBSERVABILITY_KEYS))
+    backups = validate_backups_args(stack_args.backups_args(settings, tags))
+    checks.append((backups, stack_args.BACKUPS_KEYS))
+    for key, value in (
+        ("backups.rpoHours", settings.backups.rpo_hours),
+        ("backups.databaseRpoMinutes", settings.backups.database_rpo_minutes),
+    ):
+        if value < 1:
+            r.fail(key, "must be at least 1", value)
     mlflow = validate_mlflow_server_args(stack_args.mlflow_server_args(settings, tags))
     checks.append((mlflow, stack_args.MLFLOW_KEYS))
     if settings.pools("karpenter"):

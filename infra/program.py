@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import (
+    Backups,
     Cluster,
     ClusterAddons,
     GpuSupport,
@@ -50,6 +51,8 @@ class Services:
     """The NVIDIA device plugin and DCGM exporter; None without a GPU pool."""
     observability: Observability
     """Prometheus, Alertmanager, Grafana, the OpenTelemetry Collector and Jaeger."""
+    backups: Backups
+    """Velero, its backup bucket and the schedules of the stateful namespaces."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,14 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 in_cluster, pulumi.ResourceOptions(depends_on=[observability.prometheus_release])
             ),
         )
-    return Services(karpenter=karpenter, gpu=gpu, observability=observability)
+    backups = Backups(
+        f"{name}-backups",
+        stack_args.backups_args(settings, tags, foundation.deploy),
+        opts=pulumi.ResourceOptions.merge(
+            in_cluster, pulumi.ResourceOptions(depends_on=[foundation.addons])
+        ),
+    )
+    return Services(karpenter=karpenter, gpu=gpu, observability=observability, backups=backups)
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
@@ -192,6 +202,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "publicSubnetIds": network.public_subnet_ids,
         "otlpEndpoint": observability.otlp_endpoint,
         "grafanaAdminPassword": observability.grafana_admin_password,
+        "backupBucket": services.backups.bucket_name,
         "mlflowTrackingUri": workloads.mlflow.tracking_uri,
         "mlflowArtifactBucket": workloads.mlflow.bucket_name,
         "mlflowDatabaseEndpoint": workloads.mlflow.database_endpoint,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import (
+    BackupsArgs,
     ClusterAddonsArgs,
     ClusterArgs,
     KarpenterArgs,
@@ -265,6 +266,27 @@ def observability_args(
         slo=slo_targets(settings),
         runbook_base_url=settings.runbook_base_url,
         system_pool=settings.system_pool,
+    )
+
+
+BACKUPS_KEYS = {
+    "schedule": "backups.schedule",
+    "ttl_hours": "backups.ttlHours",
+    "system_pool": "nodeGroups",
+}
+
+
+def backups_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> BackupsArgs:
+    """The stack's ``BackupsArgs``: one schedule per stateful namespace."""
+    return BackupsArgs(
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        schedule=settings.backups.schedule,
+        ttl_hours=settings.backups.ttl_hours,
+        system_pool=settings.system_pool,
+        tags=dict(tags),
     )
 
 
