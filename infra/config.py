@@ -464,6 +464,21 @@ def parse_settings(
     return settings
 
 
+def settings_for_stack(stack: str) -> Settings:
+    """Read and validate ``Pulumi.<stack>.yaml`` as the program would (``Pulumi.yaml``'s
+    defaults fill what the stack leaves out), for the operator tools.
+
+    Raises ``infra.offline.stack_file.PlanInputError`` for an unknown stack or an
+    unreadable file, ``ConfigError`` for an invalid configuration (one line per bad key)."""
+    from infra.offline.stack_file import load_stack_config
+
+    config = load_stack_config(stack)
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
+    secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]
+    return parse_settings(raw, secret)
+
+
 def _present_project_keys() -> list[str]:
     """Names (no namespace) of every project key the engine passed to this program."""
     from pulumi.runtime import config as runtime_config
