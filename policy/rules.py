@@ -25,6 +25,7 @@ from typing import Any
 
 from policy import (
     rules_capacity,
+    rules_data,
     rules_eks,
     rules_iam,
     rules_k8s,
@@ -65,6 +66,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_k8s.RULES,
     *rules_capacity.RULES,
     *rules_observability.RULES,
+    *rules_data.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,
