@@ -47,6 +47,12 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _measured(subject: str, age: float, objective: float, what: str, limit: str) -> Finding:
+    ok = age <= objective
+    verdict = "within" if ok else "older than"
+    return Finding(subject, ok, age, objective, f"{what}, {verdict} the RPO of {limit}")
+
+
 def _parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -109,13 +115,8 @@ def check_velero(
             )
             continue
         age = _age(now, done)
-        ok = age <= objective
-        verdict = "within" if ok else "older than"
-        message = (
-            f"{name}: newest completed backup is {_hours(age)} old, {verdict} the RPO of "
-            f"{rpo_hours} h"
-        )
-        findings.append(Finding(name, ok, age, objective, message))
+        what = f"{name}: newest completed backup is {_hours(age)} old"
+        findings.append(_measured(name, age, objective, what, f"{rpo_hours} h"))
     return findings
 
 
@@ -141,13 +142,8 @@ def check_database(rds: Any, instance: str, *, rpo_minutes: int, now: dt.datetim
     if latest.tzinfo is None:
         latest = latest.replace(tzinfo=dt.UTC)
     age = _age(now, latest)
-    ok = age <= objective
-    verdict = "within" if ok else "older than"
-    message = (
-        f"{subject}: latest restorable time is {age / 60:.0f} min ago, {verdict} the RPO of "
-        f"{rpo_minutes} min"
-    )
-    return Finding(subject, ok, age, objective, message)
+    what = f"{subject}: latest restorable time is {age / 60:.0f} min ago"
+    return _measured(subject, age, objective, what, f"{rpo_minutes} min")
 
 
 def _parser() -> argparse.ArgumentParser:
