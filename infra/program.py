@@ -154,8 +154,10 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     backups = Backups(
         f"{name}-backups",
         stack_args.backups_args(settings, tags, foundation.deploy),
+        # The backup bucket outlives a mistaken destroy, like the registry.
         opts=pulumi.ResourceOptions.merge(
-            in_cluster, pulumi.ResourceOptions(depends_on=[foundation.addons])
+            in_cluster,
+            pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
         ),
     )
     return Services(karpenter=karpenter, gpu=gpu, observability=observability, backups=backups)
