@@ -20,12 +20,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # promtool and prometheus (Debian's prometheus package) run the alert-rule unit tests and
-# the SLA report's test server; installed with apt when missing and run as root.
+# the SLA report's test server; PostgreSQL (Debian's postgresql package) is the restore
+# drill's MLflow backend store. Installed with apt when missing and run as root.
 tools:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 		[ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || { \
 		echo "promtool not found: install Debian's prometheus package (apt-get install prometheus)"; \
+		exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } || { \
+		echo "initdb not found: install Debian's postgresql package (apt-get install postgresql)"; \
 		exit 1; }
 
 setup: $(STAMP) tools
@@ -34,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint serving/Dockerfile
+	$(BIN)/hadolint mlflow_server/Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/pyright

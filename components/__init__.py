@@ -27,6 +27,7 @@ from components.services.autoscaling import (
     karpenter_pool,
     validate_karpenter_args,
 )
+from components.services.backups import Backups, BackupsArgs, validate_backups_args
 from components.services.event_autoscaling import (
     EventAutoscaling,
     EventAutoscalingArgs,
@@ -61,6 +62,11 @@ from components.workloads.inference_args import (
     validate_inference_service_args,
 )
 from components.workloads.inference_gateway import InferenceGateway, InferenceGatewayArgs
+from components.workloads.mlflow_server import (
+    MlflowServer,
+    MlflowServerArgs,
+    validate_mlflow_server_args,
+)
 from components.workloads.serving_image import (
     ServingImage,
     ServingImageArgs,
@@ -70,6 +76,8 @@ from components.workloads.serving_image import (
 __all__ = [
     "PRESETS",
     "AppNamespace",
+    "Backups",
+    "BackupsArgs",
     "Cluster",
     "ClusterAddons",
     "ClusterAddonsArgs",
@@ -91,6 +99,8 @@ __all__ = [
     "LoadBalancerControllerArgs",
     "Mesh",
     "MeshArgs",
+    "MlflowServer",
+    "MlflowServerArgs",
     "Network",
     "NetworkArgs",
     "NodeGroup",
@@ -113,6 +123,7 @@ __all__ = [
     "application_namespace",
     "karpenter_pool",
     "preset_args",
+    "validate_backups_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
     "validate_event_autoscaling_args",
@@ -121,6 +132,7 @@ __all__ = [
     "validate_karpenter_args",
     "validate_load_balancer_controller_args",
     "validate_mesh_args",
+    "validate_mlflow_server_args",
     "validate_network_args",
     "validate_node_group_args",
     "validate_observability_args",

@@ -32,11 +32,13 @@ import pulumi
 from components import (
     PRESETS,
     Problem,
+    validate_backups_args,
     validate_cluster_addons_args,
     validate_cluster_args,
     validate_ingress_args,
     validate_karpenter_args,
     validate_mesh_args,
+    validate_mlflow_server_args,
     validate_network_args,
     validate_node_group_args,
     validate_observability_args,
@@ -55,8 +57,10 @@ from infra.config_keys import (
     OBJECT_ROOTS,
     POOL_FIELDS,
     PROJECT,
+    BackupSettings,
     ConfigError,
     KeyType,
+    MlflowSettings,
     NodeGroupSettings,
     Settings,
     full_key,
@@ -368,6 +372,16 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         (validate_ingress_args(mesh_stack.ingress_args(settings)), mesh_stack.INGRESS_KEYS),
         (validate_tenancy_args(mesh_stack.tenancy_args(settings, tags)), mesh_stack.TENANCY_KEYS),
     ]
+    backups = validate_backups_args(stack_args.backups_args(settings, tags))
+    checks.append((backups, stack_args.BACKUPS_KEYS))
+    for key, value in (
+        ("backups.rpoHours", settings.backups.rpo_hours),
+        ("backups.databaseRpoMinutes", settings.backups.database_rpo_minutes),
+    ):
+        if value < 1:
+            r.fail(key, "must be at least 1", value)
+    mlflow = validate_mlflow_server_args(stack_args.mlflow_server_args(settings, tags))
+    checks.append((mlflow, stack_args.MLFLOW_KEYS))
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -462,6 +476,25 @@ def parse_settings(
         mesh_istiod_replicas=plain["mesh.istiodReplicas"],
         mesh_trace_sampling_percent=percentages["mesh.traceSamplingPercent"],
         inference=inference,
+        mlflow=MlflowSettings(
+            image=plain["mlflow.image"],
+            instance_class=plain["mlflow.instanceClass"],
+            allocated_storage_gib=plain["mlflow.allocatedStorageGib"],
+            max_allocated_storage_gib=plain["mlflow.maxAllocatedStorageGib"],
+            backup_retention_days=plain["mlflow.backupRetentionDays"],
+            multi_az=plain["mlflow.multiAz"],
+            deletion_protection=plain["mlflow.deletionProtection"],
+            replicas=plain["mlflow.replicas"],
+            workers=plain["mlflow.workers"],
+            ci_runner_cidrs=plain["mlflow.ciRunnerCidrs"],
+            access_log_bucket=plain["mlflow.accessLogBucket"] or None,
+        ),
+        backups=BackupSettings(
+            schedule=plain["backups.schedule"],
+            ttl_hours=plain["backups.ttlHours"],
+            rpo_hours=plain["backups.rpoHours"],
+            database_rpo_minutes=plain["backups.databaseRpoMinutes"],
+        ),
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):
@@ -469,6 +502,21 @@ def parse_settings(
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def settings_for_stack(stack: str) -> Settings:
+    """Read and validate ``Pulumi.<stack>.yaml`` as the program would (``Pulumi.yaml``'s
+    defaults fill what the stack leaves out), for the operator tools.
+
+    Raises ``infra.offline.stack_file.PlanInputError`` for an unknown stack or an
+    unreadable file, ``ConfigError`` for an invalid configuration (one line per bad key)."""
+    from infra.offline.stack_file import load_stack_config
+
+    config = load_stack_config(stack)
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
+    secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]
+    return parse_settings(raw, secret)
 
 
 def _present_project_keys() -> list[str]:

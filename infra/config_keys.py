@@ -78,6 +78,21 @@ KEYS: dict[str, KeyType] = {
     "mesh.istiodReplicas": "integer",
     "mesh.traceSamplingPercent": "string",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
+    "mlflow.image": "string",
+    "mlflow.instanceClass": "string",
+    "mlflow.allocatedStorageGib": "integer",
+    "mlflow.maxAllocatedStorageGib": "integer",
+    "mlflow.backupRetentionDays": "integer",
+    "mlflow.multiAz": "boolean",
+    "mlflow.deletionProtection": "boolean",
+    "mlflow.replicas": "integer",
+    "mlflow.workers": "integer",
+    "mlflow.ciRunnerCidrs": "array",
+    "mlflow.accessLogBucket": "string",
+    "backups.schedule": "string",
+    "backups.ttlHours": "integer",
+    "backups.rpoHours": "integer",
+    "backups.databaseRpoMinutes": "integer",
     "nodeGroups": "object",
     "inference": "object",
 }
@@ -85,7 +100,7 @@ KEYS: dict[str, KeyType] = {
 into the structured objects ``addonVersions``, ``ingress`` and ``mesh``; ``nodeGroups`` is
 a map of pools."""
 
-OBJECT_ROOTS = ("addonVersions", "ingress", "mesh")
+OBJECT_ROOTS = ("addonVersions", "ingress", "mesh", "mlflow", "backups")
 """Objects whose leaves are declared one by one in ``KEYS`` and ``Pulumi.yaml``."""
 
 
@@ -117,6 +132,33 @@ class NodeGroupSettings:
     cpu_limit: int | None = None
     memory_limit_gib: int | None = None
     gpu_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """The registry's settings (``mlplatform:mlflow.*``)."""
+
+    image: str
+    instance_class: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    backup_retention_days: int
+    multi_az: bool
+    deletion_protection: bool
+    replicas: int
+    workers: int
+    ci_runner_cidrs: tuple[str, ...]
+    access_log_bucket: str | None
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Velero's schedules and the recovery point objectives (``mlplatform:backups.*``)."""
+
+    schedule: str
+    ttl_hours: int
+    rpo_hours: int
+    database_rpo_minutes: int
 
 
 @dataclass(frozen=True)
@@ -152,6 +194,8 @@ class Settings:
     runbook_base_url: str
     addon_versions: Mapping[str, str]
     node_groups: Mapping[str, NodeGroupSettings]
+    mlflow: MlflowSettings
+    backups: BackupSettings
     ml_engineer_role_arns: tuple[str, ...] = ()
     ingress_public: bool = False
     ingress_domain: str = ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import (
+    Backups,
     Cluster,
     ClusterAddons,
     EventAutoscaling,
@@ -26,6 +27,7 @@ from components import (
     Karpenter,
     LoadBalancerController,
     Mesh,
+    MlflowServer,
     Network,
     NodeGroup,
     Observability,
@@ -70,6 +72,8 @@ class Services:
     and its NLB Service."""
     tenancy: Tenancy
     """The ``ml-serving`` namespace, the ``ml-engineer`` Role and its access entries."""
+    backups: Backups
+    """Velero, its backup bucket and the schedules of the stateful namespaces."""
     event_autoscaling: EventAutoscaling | None = None
     """KEDA, which scales the inference services; None without inference services."""
 
@@ -78,6 +82,8 @@ class Services:
 class Workloads:
     """What the platform runs."""
 
+    mlflow: MlflowServer
+    """The MLflow tracking server and model registry (RDS, S3, the server's pods)."""
     image: ServingImage | None = None
     """The serving image's repository and digest; None without inference services."""
     inference: Mapping[str, InferenceService] | None = None
@@ -214,6 +220,15 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 pulumi.ResourceOptions(depends_on=[observability.prometheus_release]),
             ),
         )
+    backups = Backups(
+        f"{name}-backups",
+        stack_args.backups_args(settings, tags, foundation.deploy),
+        # The backup bucket outlives a mistaken destroy, like the registry.
+        opts=pulumi.ResourceOptions.merge(
+            in_cluster,
+            pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
+        ),
+    )
     return Services(
         karpenter=karpenter,
         gpu=gpu,
@@ -222,20 +237,29 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh=mesh,
         ingress=ingress,
         tenancy=tenancy,
+        backups=backups,
         event_autoscaling=event_autoscaling,
     )
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
-    """What the platform runs, on top of the services: the serving image, and each
-    inference service after the CRDs its custom resources need (Prometheus Operator,
-    KEDA)."""
-    inference = settings.inference
-    if inference is None or not inference.services or services.event_autoscaling is None:
-        return Workloads()
+    """What the platform runs, on top of the services: the MLflow server (on the system
+    pool, after the cluster add-ons), the serving image, and each inference service after
+    the CRDs its custom resources need (Prometheus Operator, KEDA, Istio)."""
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
     in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
+    mlflow = MlflowServer(
+        f"{name}-mlflow",
+        stack_args.mlflow_server_args(settings, tags, foundation.deploy),
+        opts=pulumi.ResourceOptions.merge(
+            in_cluster,
+            pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
+        ),
+    )
+    inference = settings.inference
+    if inference is None or not inference.services or services.event_autoscaling is None:
+        return Workloads(mlflow=mlflow)
     image = ServingImage(f"{name}-serving", stack_args.serving_image_args(settings, tags))
     # Istio's CRDs come with the mesh's releases; the routes name the ingress Gateway.
     on_mesh = pulumi.ResourceOptions(depends_on=[services.mesh.control_plane, services.ingress])
@@ -264,12 +288,13 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
                 otlp_endpoint=services.observability.otlp_endpoint,
                 deploy=foundation.deploy,
                 hosts=services.ingress.hosts,
+                mlflow=mlflow,
             ),
             opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=after)),
         )
         for service in sorted(inference.services)
     }
-    return Workloads(image=image, inference=built)
+    return Workloads(mlflow=mlflow, image=image, inference=built)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
@@ -299,6 +324,10 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "grafanaAdminPassword": observability.grafana_admin_password,
         "ingressHosts": pulumi.Output.from_input(services.ingress.hosts),
         "ingressLoadBalancer": services.ingress.load_balancer_hostname,
+        "backupBucket": services.backups.bucket_name,
+        "mlflowTrackingUri": workloads.mlflow.tracking_uri,
+        "mlflowArtifactBucket": workloads.mlflow.bucket_name,
+        "mlflowDatabaseEndpoint": workloads.mlflow.database_endpoint,
     }
 
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import pulumi
 
 from components import (
+    BackupsArgs,
     ClusterAddonsArgs,
     ClusterArgs,
     KarpenterArgs,
+    MlflowServer,
+    MlflowServerArgs,
     NetworkArgs,
     NodeGroupArgs,
     ObservabilityArgs,
@@ -272,12 +275,76 @@ def observability_args(
     )
 
 
+BACKUPS_KEYS = {
+    "schedule": "backups.schedule",
+    "ttl_hours": "backups.ttlHours",
+    "system_pool": "nodeGroups",
+}
+
+
+def backups_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> BackupsArgs:
+    """The stack's ``BackupsArgs``: one schedule per stateful namespace."""
+    return BackupsArgs(
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        schedule=settings.backups.schedule,
+        ttl_hours=settings.backups.ttl_hours,
+        system_pool=settings.system_pool,
+        tags=dict(tags),
+    )
+
+
+MLFLOW_KEYS = {
+    "image": "mlflow.image",
+    "instance_class": "mlflow.instanceClass",
+    "allocated_storage_gib": "mlflow.allocatedStorageGib",
+    "max_allocated_storage_gib": "mlflow.maxAllocatedStorageGib",
+    "backup_retention_days": "mlflow.backupRetentionDays",
+    "multi_az": "mlflow.multiAz",
+    "deletion_protection": "mlflow.deletionProtection",
+    "replicas": "mlflow.replicas",
+    "workers": "mlflow.workers",
+    "ci_runner_cidrs": "mlflow.ciRunnerCidrs",
+    "access_log_bucket": "mlflow.accessLogBucket",
+    "system_pool": "nodeGroups",
+}
+
+
+def mlflow_server_args(
+    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+) -> MlflowServerArgs:
+    """The stack's ``MlflowServerArgs``, in the cluster's VPC and private subnets."""
+    m = settings.mlflow
+    return MlflowServerArgs(
+        image=m.image,
+        vpc_id=deploy.vpc_id,
+        vpc_cidr=settings.vpc_cidr,
+        subnet_ids=deploy.subnet_ids,
+        cluster_security_group_id=deploy.cluster_security_group_id,
+        oidc_provider_arn=deploy.oidc_provider_arn,
+        oidc_issuer=deploy.oidc_issuer,
+        instance_class=m.instance_class,
+        allocated_storage_gib=m.allocated_storage_gib,
+        max_allocated_storage_gib=m.max_allocated_storage_gib,
+        backup_retention_days=m.backup_retention_days,
+        multi_az=m.multi_az,
+        deletion_protection=m.deletion_protection,
+        replicas=m.replicas,
+        workers=m.workers,
+        ci_runner_cidrs=m.ci_runner_cidrs,
+        access_log_bucket=m.access_log_bucket,
+        system_pool=settings.system_pool,
+        tags=dict(tags),
+    )
+
+
 def platform_tags(settings: Settings) -> dict[str, str]:
     """Tags on every taggable resource of the stack."""
     return {"mlplatform.io/cluster": settings.cluster_name, "mlplatform.io/managed-by": "pulumi"}
 
 
-"""The namespace of the inference pods (the tenancy of the mesh stage creates it)."""
 MLFLOW_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
 """The in-cluster MLflow server (service ``mlflow`` in namespace ``mlflow``, port 5000)."""
 PLACEHOLDER_IMAGE = (
@@ -302,6 +369,7 @@ def inference_service_args(
     otlp_endpoint: pulumi.Input[str] = "http://otel-collector.observability.svc:4318",
     deploy: Placeholders = Placeholders(),
     hosts: Sequence[str] = ("*",),
+    mlflow: MlflowServer | None = None,
 ) -> InferenceServiceArgs:
     """The ``InferenceServiceArgs`` of ``inference.services.<service>``. ``image`` is the
     serving image by digest (default the configured one, or a placeholder for a build).
@@ -319,7 +387,9 @@ def inference_service_args(
         image=image,
         models=entry.models,
         auth=entry.auth,
-        mlflow_tracking_uri=MLFLOW_TRACKING_URI,
+        mlflow_tracking_uri=mlflow.tracking_uri if mlflow else MLFLOW_TRACKING_URI,
+        artifact_bucket_arn=mlflow.bucket_arn if mlflow else None,
+        artifact_kms_key_arn=mlflow.key_arn if mlflow else None,
         otlp_endpoint=otlp_endpoint,
         oidc_provider_arn=deploy.oidc_provider_arn,
         oidc_issuer=deploy.oidc_issuer,

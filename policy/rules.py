@@ -25,6 +25,7 @@ from typing import Any
 
 from policy import (
     rules_capacity,
+    rules_data,
     rules_eks,
     rules_iam,
     rules_inference,
@@ -69,6 +70,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_observability.RULES,
     *rules_mesh.RULES,
     *rules_inference.RULES,
+    *rules_data.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,

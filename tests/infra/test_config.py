@@ -483,3 +483,9 @@ def test_the_slo_defaults_of_the_code_are_pulumi_yamls() -> None:
     assert defaults["mlplatform:sloLatencyP95Ms"] == str(SloTargets().latency_p95_ms)
     assert float(defaults["mlplatform:sloAvailabilityPercent"]) == SloTargets().availability_percent
     assert stack_args.slo_targets(parse_settings(raw_for("dev"))) == SloTargets()
+
+
+def test_the_configuration_doc_has_a_row_per_key() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    rows = {line.split("|")[1].strip(" `") for line in text.splitlines() if line.startswith("| `")}
+    assert set(KEYS) <= rows

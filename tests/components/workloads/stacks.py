@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from components.services.ml_tenancy import SERVING_NAMESPACE
 from infra.offline.report import PlanResult, run_plan
 from tests.offline_support import ROOT
 
@@ -47,3 +48,12 @@ def rollout(**fields: Any) -> Callable[[dict[str, Any]], None]:
         inference["services"]["anomaly"]["rollout"].update(fields)
 
     return edit
+
+
+def deployments(plan: PlanResult) -> dict[str, dict[str, Any]]:
+    """The inference Deployments' inputs (those in ``ml-serving``), by name."""
+    return {
+        d.inputs["metadata"]["name"]: d.inputs
+        for d in plan.run.by_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["namespace"] == SERVING_NAMESPACE
+    }

@@ -16,7 +16,13 @@ from tests.components.layout import problems
 from tests.components.services import observability_layout as observability
 from tests.components.support import assert_valid
 from tests.components.workloads import inference_layout as layout
-from tests.components.workloads.stacks import plan_file, plan_stack, prod_copy, rollout
+from tests.components.workloads.stacks import (
+    deployments,
+    plan_file,
+    plan_stack,
+    prod_copy,
+    rollout,
+)
 
 CORE = {
     "kubernetes:apps/v1:Deployment": ("apps/v1", "Deployment"),
@@ -30,12 +36,6 @@ CORE = {
 
 def of(plan: PlanResult, token: str) -> list[CapturedResource]:
     return plan.run.by_type(token)
-
-
-def deployments(plan: PlanResult) -> dict[str, dict[str, Any]]:
-    return {
-        d.inputs["metadata"]["name"]: d.inputs for d in of(plan, "kubernetes:apps/v1:Deployment")
-    }
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:

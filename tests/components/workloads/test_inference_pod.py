@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from serving import demo
-from tests.components.workloads.stacks import plan_stack
+from tests.components.workloads.stacks import deployments, plan_stack
 from tests.serving.probes import wait_ready
 
 #: Generous: MLflow's import and the model load on two shared cores.
@@ -85,8 +85,8 @@ def wait_busy(base: str, timeout_s: float) -> None:
 
 
 def test_the_planned_pod_serves_and_drains_within_its_grace_period(tmp_path: Path) -> None:
-    (deployment,) = plan_stack("dev").run.by_type("kubernetes:apps/v1:Deployment")
-    pod = deployment.inputs["spec"]["template"]["spec"]
+    (deployment,) = deployments(plan_stack("dev")).values()
+    pod = deployment["spec"]["template"]["spec"]
     (box,) = pod["containers"]
     grace = pod["terminationGracePeriodSeconds"]
     command = box["command"]
