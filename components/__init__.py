@@ -50,6 +50,7 @@ from components.services.tenancy import (
     allow_from_prometheus,
     application_namespace,
 )
+from components.services.vault import Vault, VaultArgs, validate_vault_args
 
 __all__ = [
     "PRESETS",
@@ -82,6 +83,8 @@ __all__ = [
     "Tenancy",
     "TenancyArgs",
     "ValidationError",
+    "Vault",
+    "VaultArgs",
     "allow_egress",
     "allow_from",
     "allow_from_gateway",
@@ -100,4 +103,5 @@ __all__ = [
     "validate_observability_args",
     "validate_service_account_role_args",
     "validate_tenancy_args",
+    "validate_vault_args",
 ]
