@@ -41,11 +41,13 @@ from components import (
     validate_node_group_args,
     validate_observability_args,
     validate_tenancy_args,
+    validate_vault_args,
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
+from infra import stack_args_vault as vault_stack
 from infra.config_keys import (
     ADDONS,
     KEYS,
@@ -174,10 +176,10 @@ def flatten(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> tuple[dict[st
     """Turn raw project config into {key: value}; return it with the problems found.
 
     ``raw`` maps top-level project keys (no namespace) to their values as Pulumi passes
-    them: strings, with structured objects JSON-encoded. ``addonVersions``, ``ingress`` and
-    ``mesh`` (``OBJECT_ROOTS``) are flattened into dotted keys; ``nodeGroups`` stays one
-    object (parsed later). Unknown keys, at the top level or inside such an object, are
-    problems naming the full path.
+    them: strings, with structured objects JSON-encoded. ``addonVersions``, ``ingress``,
+    ``mesh`` and ``vault`` (``OBJECT_ROOTS``) are flattened into dotted keys;
+    ``nodeGroups`` stays one object (parsed later). Unknown keys, at the top level or
+    inside such an object, are problems naming the full path.
     """
     secret_roots = frozenset(secret)
     values: dict[str, Any] = {}
@@ -365,6 +367,9 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         (validate_ingress_args(mesh_stack.ingress_args(settings)), mesh_stack.INGRESS_KEYS),
         (validate_tenancy_args(mesh_stack.tenancy_args(settings, tags)), mesh_stack.TENANCY_KEYS),
     ]
+    if settings.vault_enabled:
+        vault = validate_vault_args(vault_stack.vault_args(settings, tags))
+        checks.append((vault, vault_stack.VAULT_KEYS))
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -439,6 +444,11 @@ def parse_settings(
         ingress_gateway_replicas=plain["ingress.gatewayReplicas"],
         mesh_istiod_replicas=plain["mesh.istiodReplicas"],
         mesh_trace_sampling_percent=percentages["mesh.traceSamplingPercent"],
+        vault_enabled=plain["vault.enabled"],
+        vault_replicas=plain["vault.replicas"],
+        vault_data_storage_gib=plain["vault.dataStorageGib"],
+        vault_audit_storage_gib=plain["vault.auditStorageGib"],
+        vault_ui=plain["vault.ui"],
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):

@@ -25,9 +25,11 @@ from components import (
     NodeGroup,
     Observability,
     Tenancy,
+    Vault,
 )
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
+from infra import stack_args_vault as vault_stack
 from infra.config import Settings, load_settings
 from infra.stack_args import Placeholders
 
@@ -64,6 +66,9 @@ class Services:
     and its NLB Service."""
     tenancy: Tenancy
     """The ``ml-serving`` namespace, the ``ml-engineer`` Role and its access entries."""
+    vault: Vault | None
+    """Vault (raft HA, KMS auto-unseal, TLS from ``internal-ca``); None when
+    ``vault.enabled`` is off."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,8 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     pool, so they wait for the cluster add-ons; the NVIDIA stack is installed when any
     pool is a GPU pool, after the Prometheus Operator (its exporter's ServiceMonitor).
     Then the load balancer controller, the mesh (tracing to the collector), the ingress
-    (certificates, Gateway, NLB) and the ML tenancy.
+    (certificates, Gateway, NLB), the ML tenancy, and Vault (its listener's certificate
+    after cert-manager, its volumes after the EBS CSI driver).
     """
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
@@ -187,6 +193,21 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh_stack.tenancy_args(settings, tags, foundation.deploy, mesh=mesh),
         opts=in_vpc,
     )
+    vault = None
+    if settings.vault_enabled:
+        vault = Vault(
+            f"{name}-vault",
+            vault_stack.vault_args(
+                settings,
+                tags,
+                foundation.deploy,
+                storage_class=foundation.addons.storage_class,
+                issuer=ingress.internal_issuer,
+                cert_manager=ingress.cert_manager,
+                client_apps=(tenancy.serving,),
+            ),
+            opts=in_vpc,
+        )
     return Services(
         karpenter=karpenter,
         gpu=gpu,
@@ -195,6 +216,7 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         mesh=mesh,
         ingress=ingress,
         tenancy=tenancy,
+        vault=vault,
     )
 
 
@@ -227,6 +249,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "grafanaAdminPassword": observability.grafana_admin_password,
         "ingressHosts": pulumi.Output.from_input(services.ingress.hosts),
         "ingressLoadBalancer": services.ingress.load_balancer_hostname,
+        "vaultAddress": pulumi.Output.from_input(services.vault.address if services.vault else ""),
     }
 
 

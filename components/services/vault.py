@@ -35,6 +35,7 @@ from components._aws import account_context
 from components._k8s import ChartPin, helm_release, system_placement
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
+from components.services.ingress import INTERNAL_ISSUER
 from components.services.tenancy import AppNamespace, allow_egress, application_namespace
 from components.services.vault_access import NAMESPACE, PORT, RELEASE, client_namespaces
 from components.services.vault_seal import create_seal
@@ -68,7 +69,7 @@ class VaultArgs:
     storage_class: pulumi.Input[str]
     """The encrypted gp3 StorageClass of the data and audit volumes
     (``ClusterAddons.storage_class``). Required."""
-    issuer: str = "internal-ca"
+    issuer: str = INTERNAL_ISSUER
     """The ClusterIssuer that signs the listener's certificate (``Ingress.internal_issuer``).
     Default ``internal-ca``."""
     cert_manager: pulumi.Resource | None = None
