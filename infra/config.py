@@ -24,6 +24,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -456,6 +457,23 @@ def parse_settings(
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def stack_settings(stack: str, config_file: Path | None = None) -> Settings:
+    """Read and validate ``Pulumi.<stack>.yaml`` (or ``config_file``) outside the engine,
+    for the operator tools: ``Pulumi.yaml``'s defaults fill what the stack leaves out,
+    secret values stay placeholders.
+
+    Raises ``infra.offline.stack_file.PlanInputError`` for an unknown stack or an
+    unreadable file, ``ConfigError`` naming every bad key.
+    """
+    from infra.offline.stack_file import load_stack_config
+
+    config = load_stack_config(stack, config_file)
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
+    secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]
+    return parse_settings(raw, secret)
 
 
 def _present_project_keys() -> list[str]:

@@ -60,20 +60,12 @@ def load_targets(stack: str | None) -> SloTargets:
     if stack is None:
         return SloTargets()
     from infra import stack_args
-    from infra.config import ConfigError, parse_settings
-    from infra.config_keys import PROJECT
-    from infra.offline.stack_file import PlanInputError, load_stack_config
+    from infra.config import ConfigError, stack_settings
+    from infra.offline.stack_file import PlanInputError
 
     try:
-        config = load_stack_config(stack)
-    except PlanInputError as exc:
-        raise ReportError(str(exc)) from None
-    prefix = f"{PROJECT}:"
-    raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
-    secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]
-    try:
-        settings = parse_settings(raw, secret)
-    except ConfigError as exc:
+        settings = stack_settings(stack)
+    except (PlanInputError, ConfigError) as exc:
         raise ReportError(str(exc)) from None
     return stack_args.slo_targets(settings)
 
