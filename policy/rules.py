@@ -32,6 +32,7 @@ from policy import (
     rules_nodes,
     rules_observability,
     rules_s3,
+    rules_vault,
 )
 from policy.rules_base import (
     UNKNOWN_SENTINELS,
@@ -65,6 +66,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_k8s.RULES,
     *rules_capacity.RULES,
     *rules_observability.RULES,
+    *rules_vault.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,
