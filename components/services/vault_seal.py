@@ -6,6 +6,9 @@ policy names the key), so they are created in three steps: the IRSA role for
 decrypt and describe, then the role's inline policy on that one key. The release waits
 for the last step, so no Vault pod starts with a role that cannot reach its seal.
 
+The key is retained when the stack drops it: deleting it would make the raft data
+unreadable, so its deletion is an operator's decision (docs/runbooks/vault-init.md).
+
 The account keeps administering the key (rotation, policy, deletion) but not using it:
 the account statement grants no cryptographic action, so no IAM policy elsewhere in the
 account can let another principal decrypt with it.
@@ -126,7 +129,9 @@ def create_seal(
         deletion_window_in_days=deletion_window_days,
         policy=role.role_arn.apply(lambda arn: json.dumps(seal_key_policy(context, arn))),
         tags=dict(tags),
-        opts=child,
+        # Raft data is readable only while this key exists: removing Vault from the
+        # stack (or replacing the key) must never schedule its deletion.
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
     )
     grant = aws.iam.RolePolicy(
         f"{name}-seal",

@@ -123,3 +123,17 @@ def test_vault_can_be_left_out(tmp_path: Path) -> None:
     plan = run_plan("dev", path, root=ROOT)
     assert not plan.run.by_type("mlplatform:index:Vault")
     assert plan.run.outputs["vaultAddress"] == ""
+
+
+def test_the_security_doc_shows_each_workloads_access_as_declared() -> None:
+    from components.services.vault_access import WORKLOADS
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    assert "## Vault" in text and "runbooks/vault-init.md" in text
+    assert (ROOT / "docs" / "runbooks" / "vault-init.md").is_file()
+    for workload in WORKLOADS:
+        (row,) = [line for line in text.splitlines() if f"`{workload.name}` |" in line]
+        assert f"`{workload.namespace}/{workload.service_account}`" in row
+        for path in workload.read_paths:
+            assert f"`secret/data/{path}`" in row
+        assert f"{workload.token_ttl_s // 60} min / {workload.token_max_ttl_s // 3600} h" in row
