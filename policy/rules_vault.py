@@ -28,7 +28,9 @@ from policy.rules_base import (
 from policy.rules_k8s import HELM_TYPES
 
 # Keys that hold a credential themselves. A deliberate copy of ``_SECRET_KEY`` in
-# components/_k8s.py (the pack is published on its own); a test keeps the two agreeing.
+# components/_k8s.py, as ``literal_secret_paths`` is of its ``secret_value_paths`` (the
+# pack is published on its own, and judges unknown values too); a test keeps the
+# patterns agreeing.
 SECRET_KEY = re.compile(
     r"^(secret|apikey|api_key|privatekey|accesskey|secretaccesskey|clientsecret)$"
     r"|(password|passwd|token)$",
