@@ -21,7 +21,7 @@ from components.services.vault import VAULT_CHART, Vault, VaultArgs
 from infra.offline import CapturedResource, ProgramRun
 from tests.components.layout import problems, values_problems
 from tests.components.services import vault_values as documented
-from tests.components.services.cert_manager_layout import CERTIFICATE_SPEC
+from tests.components.services.ingress_layout import CERTIFICATE_SPEC
 from tests.components.support import assert_valid, one, plan
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -4,8 +4,10 @@ Read by hand from ``deploy/crds/cert-manager.io_certificates.yaml`` in
 cert-manager/cert-manager (the CRD the ``cert-manager`` chart v1.21.1 installs with
 ``crds.enabled``). Only the spec is written out: its every top-level field, with the ones
 the platform sets (``dnsNames``, ``ipAddresses``, ``issuerRef``, ``privateKey``, ``usages``,
-durations, ``secretName``) opened and typed, the others left as ``AnyValue``. Kept minimal:
-the Certificate is the only cert-manager kind checked here.
+durations, ``secretName``) opened and typed, the others left as ``AnyValue``.
+
+Minimal: the ingress's own layout module of this name, which spells out cert-manager's
+chart values and CRDs (``CERTIFICATE_SPEC`` among them), supersedes this one.
 """
 
 from __future__ import annotations
