@@ -122,6 +122,8 @@ def test_the_seal_names_the_new_key_and_the_role_may_use_only_that_key(prod) -> 
     assert setting(hcl(prod), "kms_key_id") == [key.outputs["keyId"]]
     assert 'seal "awskms"' in hcl(prod) and setting(hcl(prod), "region") == ["us-west-2"]
     assert key.inputs["enableKeyRotation"] is True
+    assert key.inputs["deletionWindowInDays"] == 30
+    assert key.retain_on_delete, "dropping Vault from the stack must not delete its seal key"
     role = one(prod, "aws:iam/role:Role")
     grant = one(prod, "aws:iam/rolePolicy:RolePolicy")
     (statement,) = json.loads(grant.inputs["policy"])["Statement"]
