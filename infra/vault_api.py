@@ -106,17 +106,36 @@ class VaultClient:
             if exc.code == 404:
                 return None
             if exc.code == 403:
-                caps = ", ".join(required.capabilities)
+                needed = ", ".join(required.capabilities)
+                lacking = self._lacking(required)
+                what = f"lacks [{', '.join(lacking)}]" if lacking else f"needs [{needed}]"
                 raise VaultError(
-                    f"permission denied on {method} /v1/{path}: the token needs "
-                    f'capabilities [{caps}] on path "{required.path}" (print the whole '
-                    "operator policy with --print-policy)"
+                    f'permission denied on {method} /v1/{path}: the token {what} on path "'
+                    f'{required.path}" (it needs {needed}; print the whole operator policy '
+                    "with --print-policy)"
                 ) from None
             raise VaultError(f"{method} /v1/{path}: HTTP {exc.code}: {_errors(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise VaultError(f"cannot reach Vault at {self._base[:-4]}: {reason}") from None
         return json.loads(text) if text.strip() else None
+
+    def _lacking(self, required: Need) -> list[str]:
+        """The capabilities of ``required`` the token does not hold, asked of
+        ``sys/capabilities-self`` (every token may ask about itself); empty when Vault
+        does not say."""
+        try:
+            answer = self.call(
+                "POST", "sys/capabilities-self", {"paths": [required.path]}, Need("", ())
+            )
+        except VaultError:
+            return []
+        held = data_of(answer).get(required.path)
+        if not isinstance(held, list):
+            return []
+        if "root" in held:
+            return []
+        return [c for c in required.capabilities if c not in held]
 
 
 def _errors(exc: urllib.error.HTTPError) -> str:

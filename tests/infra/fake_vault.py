@@ -13,8 +13,9 @@ with ``errors``, 404 for a read of nothing), and writes answer 204.
 Access follows Vault's ACL rule, decided here and not by the client: GET needs ``read``,
 POST ``create`` on a new path and ``update`` on an existing one, and the documented
 root-protected endpoints (``sys/audit``, ``sys/audit/:path``, enabling ``sys/auth/:path``)
-also ``sudo``; a token without them gets 403 ``permission denied``. Every call is
-recorded as ``(method, path, body)``.
+also ``sudo``; a token without them gets 403 ``permission denied``. Any token may ask
+``sys/capabilities-self`` (``system/capabilities-self.mdx``) what it holds on paths
+(``["deny"]`` for none). Every call is recorded as ``(method, path, body)``.
 """
 
 from __future__ import annotations
@@ -128,6 +129,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, {"errors": []})
                 return
             path = self.path[len("/v1/") :]
+            if path == "sys/capabilities-self" and method == "POST":
+                # Every token may ask about itself (Vault's default policy grants it).
+                paths = _list((body or {}).get("paths"))
+                if not paths:
+                    self._reply(400, {"errors": ["missing paths"]})
+                    return
+                held = {p: sorted(self._granted(p)) or ["deny"] for p in paths}
+                single = {"capabilities": held[paths[0]]} if len(paths) == 1 else {}
+                self._reply(200, {**single, **held})
+                return
             try:
                 route = self._route(method, path)
             except VaultError400 as exc:

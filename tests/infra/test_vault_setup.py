@@ -130,11 +130,15 @@ def test_a_token_without_sudo_gets_one_line_naming_the_capability(capsys) -> Non
         status, out, err = run(address, capsys)
     assert status == 1 and out == ""
     assert err == (
-        "vault_setup: permission denied on POST /v1/sys/audit/file: the token needs "
-        'capabilities [create, update, sudo] on path "sys/audit/file" (print the whole '
-        "operator policy with --print-policy)\n"
+        "vault_setup: permission denied on POST /v1/sys/audit/file: the token lacks [sudo] "
+        'on path "sys/audit/file" (it needs create, update, sudo; print the whole operator '
+        "policy with --print-policy)\n"
     )
-    assert state.calls[-1][:2] == ("POST", "/v1/sys/audit/file")  # nothing after the refusal
+    # Nothing after the refusal but the token asking what it holds there.
+    assert state.calls[-2:] == [
+        ("POST", "/v1/sys/audit/file", FIRST_RUN[1][2]),
+        ("POST", "/v1/sys/capabilities-self", {"paths": ["sys/audit/file"]}),
+    ]
     assert not state.audit
 
 
@@ -205,3 +209,13 @@ def test_a_stack_without_vault_is_refused(tmp_path: Path, capsys) -> None:
     status = vault_setup.main(["--stack", "dev", "--config-file", str(stack_file)], {})
     assert status == 2
     assert "mlplatform:vault.enabled is false" in capsys.readouterr().err
+
+
+def test_a_token_without_a_path_is_told_every_capability_it_lacks_there(capsys) -> None:
+    grants = {p: c for p, c in operator()[TOKEN].items() if p != "sys/mounts/secret"}
+    state = VaultState(tokens={TOKEN: grants})
+    with fake_vault(state) as address:
+        status, _, err = run(address, capsys)
+    assert status == 1
+    assert 'the token lacks [create, update] on path "sys/mounts/secret"' in err
+    assert "secret/" not in state.mounts and "kubernetes/" in state.auth
