@@ -56,6 +56,7 @@ from components.services.tenancy import (
     allow_from_prometheus,
     application_namespace,
 )
+from components.services.vault import Vault, VaultArgs, validate_vault_args
 from components.workloads.inference import InferenceService
 from components.workloads.inference_args import (
     InferenceServiceArgs,
@@ -116,6 +117,8 @@ __all__ = [
     "Tenancy",
     "TenancyArgs",
     "ValidationError",
+    "Vault",
+    "VaultArgs",
     "allow_egress",
     "allow_from",
     "allow_from_gateway",
@@ -139,4 +142,5 @@ __all__ = [
     "validate_service_account_role_args",
     "validate_serving_image_args",
     "validate_tenancy_args",
+    "validate_vault_args",
 ]

@@ -162,11 +162,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, *, now: dt.datetime | None = None) -> int:
     """Run the check; return 0 within every objective, 1 on a breach, 2 on usage errors."""
     args = _parser().parse_args(argv)  # exits 2 on usage errors
-    from infra.config import ConfigError, settings_for_stack
+    from infra.config import ConfigError, stack_settings
     from infra.offline.stack_file import PlanInputError, load_stack_config
 
     try:
-        settings = settings_for_stack(args.stack)
+        settings = stack_settings(args.stack)
         region = args.region or str(load_stack_config(args.stack).values.get("aws:region", ""))
     except (ConfigError, PlanInputError) as exc:
         print(f"backup_check: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -43,6 +44,7 @@ from components import (
     validate_node_group_args,
     validate_observability_args,
     validate_tenancy_args,
+    validate_vault_args,
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
@@ -50,6 +52,7 @@ from components.workloads.inference_args import validate_inference_service_args
 from components.workloads.serving_image import validate_serving_image_args
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
+from infra import stack_args_vault as vault_stack
 from infra.config_inference import read_inference, service_keys
 from infra.config_keys import (
     ADDONS,
@@ -181,10 +184,10 @@ def flatten(raw: Mapping[str, Any], secret: Iterable[str] = ()) -> tuple[dict[st
     """Turn raw project config into {key: value}; return it with the problems found.
 
     ``raw`` maps top-level project keys (no namespace) to their values as Pulumi passes
-    them: strings, with structured objects JSON-encoded. ``addonVersions``, ``ingress`` and
-    ``mesh`` (``OBJECT_ROOTS``) are flattened into dotted keys; ``nodeGroups`` stays one
-    object (parsed later). Unknown keys, at the top level or inside such an object, are
-    problems naming the full path.
+    them: strings, with structured objects JSON-encoded. ``addonVersions``, ``ingress``,
+    ``mesh`` and ``vault`` (``OBJECT_ROOTS``) are flattened into dotted keys;
+    ``nodeGroups`` stays one object (parsed later). Unknown keys, at the top level or
+    inside such an object, are problems naming the full path.
     """
     secret_roots = frozenset(secret)
     values: dict[str, Any] = {}
@@ -382,6 +385,9 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
             r.fail(key, "must be at least 1", value)
     mlflow = validate_mlflow_server_args(stack_args.mlflow_server_args(settings, tags))
     checks.append((mlflow, stack_args.MLFLOW_KEYS))
+    if settings.vault_enabled:
+        vault = validate_vault_args(vault_stack.vault_args(settings, tags))
+        checks.append((vault, vault_stack.VAULT_KEYS))
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -495,6 +501,11 @@ def parse_settings(
             rpo_hours=plain["backups.rpoHours"],
             database_rpo_minutes=plain["backups.databaseRpoMinutes"],
         ),
+        vault_enabled=plain["vault.enabled"],
+        vault_replicas=plain["vault.replicas"],
+        vault_data_storage_gib=plain["vault.dataStorageGib"],
+        vault_audit_storage_gib=plain["vault.auditStorageGib"],
+        vault_ui=plain["vault.ui"],
     )
     _component_problems(r, settings)
     for problem in upgrade_problems(previous_version, settings.kubernetes_version):
@@ -504,15 +515,17 @@ def parse_settings(
     return settings
 
 
-def settings_for_stack(stack: str) -> Settings:
-    """Read and validate ``Pulumi.<stack>.yaml`` as the program would (``Pulumi.yaml``'s
-    defaults fill what the stack leaves out), for the operator tools.
+def stack_settings(stack: str, config_file: Path | None = None) -> Settings:
+    """Read and validate ``Pulumi.<stack>.yaml`` (or ``config_file``) outside the engine,
+    for the operator tools: ``Pulumi.yaml``'s defaults fill what the stack leaves out,
+    secret values stay placeholders.
 
     Raises ``infra.offline.stack_file.PlanInputError`` for an unknown stack or an
-    unreadable file, ``ConfigError`` for an invalid configuration (one line per bad key)."""
+    unreadable file, ``ConfigError`` naming every bad key.
+    """
     from infra.offline.stack_file import load_stack_config
 
-    config = load_stack_config(stack)
+    config = load_stack_config(stack, config_file)
     prefix = f"{PROJECT}:"
     raw = {k[len(prefix) :]: v for k, v in config.values.items() if k.startswith(prefix)}
     secret = [k[len(prefix) :] for k in config.secret_keys if k.startswith(prefix)]

@@ -77,6 +77,11 @@ KEYS: dict[str, KeyType] = {
     "ingress.gatewayReplicas": "integer",
     "mesh.istiodReplicas": "integer",
     "mesh.traceSamplingPercent": "string",
+    "vault.enabled": "boolean",
+    "vault.replicas": "integer",
+    "vault.dataStorageGib": "integer",
+    "vault.auditStorageGib": "integer",
+    "vault.ui": "boolean",
     **{f"addonVersions.{addon}": "string" for addon in ADDONS},
     "mlflow.image": "string",
     "mlflow.instanceClass": "string",
@@ -97,10 +102,10 @@ KEYS: dict[str, KeyType] = {
     "inference": "object",
 }
 """Every config key (project namespace) and its Pulumi schema type. Dotted keys are paths
-into the structured objects ``addonVersions``, ``ingress`` and ``mesh``; ``nodeGroups`` is
-a map of pools."""
+into the structured objects ``addonVersions``, ``ingress``, ``mesh`` and ``vault``;
+``nodeGroups`` is a map of pools."""
 
-OBJECT_ROOTS = ("addonVersions", "ingress", "mesh", "mlflow", "backups")
+OBJECT_ROOTS = ("addonVersions", "ingress", "mesh", "mlflow", "backups", "vault")
 """Objects whose leaves are declared one by one in ``KEYS`` and ``Pulumi.yaml``."""
 
 
@@ -203,6 +208,11 @@ class Settings:
     ingress_gateway_replicas: int = 2
     mesh_istiod_replicas: int = 2
     mesh_trace_sampling_percent: float = 1.0
+    vault_enabled: bool = True
+    vault_replicas: int = 3
+    vault_data_storage_gib: int = 10
+    vault_audit_storage_gib: int = 10
+    vault_ui: bool = False
     alert_webhook_url: str | None = field(default=None, repr=False)
     """A secret (the stack stores it encrypted); never printed."""
     inference: InferenceSettings | None = None

@@ -33,9 +33,11 @@ from components import (
     Observability,
     ServingImage,
     Tenancy,
+    Vault,
 )
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
+from infra import stack_args_vault as vault_stack
 from infra.config import Settings, load_settings
 from infra.stack_args import Placeholders
 
@@ -74,6 +76,9 @@ class Services:
     """The ``ml-serving`` namespace, the ``ml-engineer`` Role and its access entries."""
     backups: Backups
     """Velero, its backup bucket and the schedules of the stateful namespaces."""
+    vault: Vault | None
+    """Vault (raft HA, KMS auto-unseal, TLS from ``internal-ca``); None when
+    ``vault.enabled`` is off."""
     event_autoscaling: EventAutoscaling | None = None
     """KEDA, which scales the inference services; None without inference services."""
 
@@ -149,7 +154,8 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     pool, so they wait for the cluster add-ons; the NVIDIA stack is installed when any
     pool is a GPU pool, after the Prometheus Operator (its exporter's ServiceMonitor).
     Then the load balancer controller, the mesh (tracing to the collector), the ingress
-    (certificates, Gateway, NLB) and the ML tenancy.
+    (certificates, Gateway, NLB), the ML tenancy, and Vault (its listener's certificate
+    after cert-manager, its volumes after the EBS CSI driver).
     """
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
@@ -229,6 +235,21 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
             pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
         ),
     )
+    vault = None
+    if settings.vault_enabled:
+        vault = Vault(
+            f"{name}-vault",
+            vault_stack.vault_args(
+                settings,
+                tags,
+                foundation.deploy,
+                storage_class=foundation.addons.storage_class,
+                issuer=ingress.internal_issuer,
+                cert_manager=ingress.cert_manager,
+                client_apps=(tenancy.serving,),
+            ),
+            opts=in_vpc,
+        )
     return Services(
         karpenter=karpenter,
         gpu=gpu,
@@ -239,6 +260,7 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
         tenancy=tenancy,
         backups=backups,
         event_autoscaling=event_autoscaling,
+        vault=vault,
     )
 
 
@@ -328,6 +350,7 @@ def build(settings: Settings) -> dict[str, pulumi.Output[object]]:
         "mlflowTrackingUri": workloads.mlflow.tracking_uri,
         "mlflowArtifactBucket": workloads.mlflow.bucket_name,
         "mlflowDatabaseEndpoint": workloads.mlflow.database_endpoint,
+        "vaultAddress": pulumi.Output.from_input(services.vault.address if services.vault else ""),
     }
 
 

@@ -60,12 +60,12 @@ def load_targets(stack: str | None) -> SloTargets:
     if stack is None:
         return SloTargets()
     from infra import stack_args
-    from infra.config import ConfigError, settings_for_stack
+    from infra.config import ConfigError, stack_settings
     from infra.offline.stack_file import PlanInputError
 
     try:
-        settings = settings_for_stack(stack)
-    except (ConfigError, PlanInputError) as exc:
+        settings = stack_settings(stack)
+    except (PlanInputError, ConfigError) as exc:
         raise ReportError(str(exc)) from None
     return stack_args.slo_targets(settings)
 

@@ -35,6 +35,7 @@ from policy import (
     rules_nodes,
     rules_observability,
     rules_s3,
+    rules_vault,
 )
 from policy.rules_base import (
     UNKNOWN_SENTINELS,
@@ -71,6 +72,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     *rules_mesh.RULES,
     *rules_inference.RULES,
     *rules_data.RULES,
+    *rules_vault.RULES,
 )
 STACK_RULES: tuple[StackRule, ...] = (
     *rules_network.STACK_RULES,

@@ -81,6 +81,8 @@ class CapturedResource:
     provider: str | None = None
     """The explicit provider reference, ``<provider urn>::<provider id>``; None when the
     resource uses the default provider of its package (and for components)."""
+    retain_on_delete: bool = False
+    """``retain_on_delete=True`` was set: deleting it from the stack leaves it in the cloud."""
     aliases: tuple[dict[str, Any], ...] = ()
     """The aliases as sent: ``{"spec": {"type": ..., "name": ..., "parentUrn": ...}}`` or
     ``{"urn": ...}`` each, so a renamed resource can be checked to keep its old URN."""
@@ -199,6 +201,7 @@ class _RecordingMonitor(MockMonitor):
             outputs=outputs if custom else {},
             dependencies=frozenset(request.dependencies),
             protect=request.HasField("protect") and bool(request.protect),
+            retain_on_delete=request.HasField("retainOnDelete") and bool(request.retainOnDelete),
             ignore_changes=tuple(request.ignoreChanges),
             provider=request.provider or None,
             aliases=tuple(json_format.MessageToDict(a) for a in request.aliases),

@@ -193,16 +193,22 @@ def test_workload_unknowns_cannot_be_judged() -> None:
 @pytest.mark.parametrize(
     ("props", "expected"),
     [
-        ({"chart": "vault", "version": "0.29.1"}, {}),
+        ({"chart": "cert-manager", "version": "0.29.1"}, {}),
         ({"chart": "oci://registry-1.docker.io/bitnamicharts/redis", "version": "v20.1.0"}, {}),
         ({"chart": "./charts/local"}, {}),
-        ({"chart": "vault"}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": ""}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": "^0.29"}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": ">=0.28.0"}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": "*"}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": "0.29.x"}, {"helm-chart-version-pinned": "mandatory"}),
-        ({"chart": "vault", "version": UNKNOWN}, {}),
+        ({"chart": "cert-manager"}, {"helm-chart-version-pinned": "mandatory"}),
+        ({"chart": "cert-manager", "version": ""}, {"helm-chart-version-pinned": "mandatory"}),
+        ({"chart": "cert-manager", "version": "^0.29"}, {"helm-chart-version-pinned": "mandatory"}),
+        (
+            {"chart": "cert-manager", "version": ">=0.28.0"},
+            {"helm-chart-version-pinned": "mandatory"},
+        ),
+        ({"chart": "cert-manager", "version": "*"}, {"helm-chart-version-pinned": "mandatory"}),
+        (
+            {"chart": "cert-manager", "version": "0.29.x"},
+            {"helm-chart-version-pinned": "mandatory"},
+        ),
+        ({"chart": "cert-manager", "version": UNKNOWN}, {}),
     ],
 )
 def test_helm_release_chart_version(props: dict[str, Any], expected: dict[str, str]) -> None:

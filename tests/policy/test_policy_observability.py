@@ -30,15 +30,21 @@ def stack(grafana: dict[str, Any], storage: Any = VOLUME) -> dict[str, Any]:
     ("props", "expected"),
     [
         (stack({"admin": {"existingSecret": "grafana-admin"}}), {}),
-        (stack({"adminPassword": "admin123"}), {"grafana-no-literal-password": "mandatory"}),
+        (
+            stack({"adminPassword": "admin123"}),
+            {"grafana-no-literal-password": "mandatory", "helm-no-literal-secret": "mandatory"},
+        ),
         (
             {"chart": "grafana", "version": "10.1.0", "values": {"adminPassword": "admin123"}},
-            {"grafana-no-literal-password": "mandatory"},
+            {"grafana-no-literal-password": "mandatory", "helm-no-literal-secret": "mandatory"},
         ),
         (stack({"adminPassword": UNKNOWN}), {}),
         (stack({}, storage={}), {"prometheus-persistent-storage": "mandatory"}),
         (stack({}, storage=UNKNOWN), {}),
-        ({"chart": "vault", "version": "0.31.0", "values": {"adminPassword": "x"}}, {}),
+        (
+            {"chart": "cert-manager", "version": "v1.21.1", "values": {"adminPassword": "x"}},
+            {"helm-no-literal-secret": "mandatory"},
+        ),
     ],
 )
 def test_grafana_password_and_prometheus_storage(

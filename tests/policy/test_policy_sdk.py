@@ -159,11 +159,18 @@ def _program(safe: bool) -> Callable[[], None]:
         }
         namespace = "inference" if safe else "default"
         k8s.apps.v1.Deployment("server", metadata={"namespace": namespace}, spec=spec)
+        vault_config = 'listener "tcp" {\n  tls_disable = 0\n}\nseal "awskms" {\n}\n'
         k8s.helm.v3.Release(
             "vault",
             chart="vault",
             version="0.29.1" if safe else "^0.29",
             repository_opts={"repo": "https://helm.releases.hashicorp.com"},
+            values={
+                "global": {"tlsDisable": False},
+                "server": {"ha": {"enabled": True, "config": vault_config}},
+            }
+            if safe
+            else {},
         )
         if safe:
             k8s.helm.v3.Release(
@@ -211,4 +218,6 @@ def test_unsafe_program_built_with_the_sdks_trips_each_rule(run_mocked: Any) -> 
         ("server", "k8s-no-host-namespaces"),
         ("server", "k8s-no-default-namespace"),
         ("vault", "helm-chart-version-pinned"),
+        ("vault", "vault-tls-listener"),
+        ("vault", "vault-seal-configured"),
     }
