@@ -237,7 +237,8 @@ def flavor_predict(
     and of a ``FLAVOR_SAFE_TYPES`` type: the frame the service builds then already is
     what the enforcement would hand the model.
     """
-    if pyfunc.loader_module != "mlflow.sklearn":
+    # getattr: a stand-in for PyFuncModel (any object with ``predict``) keeps its own.
+    if getattr(pyfunc, "loader_module", None) != "mlflow.sklearn":
         return None
     conf = pyfunc.metadata.flavors.get("python_function", {})
     if conf.get("predict_fn", "predict") != "predict":
