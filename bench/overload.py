@@ -1,6 +1,7 @@
 """Overload benchmark: goodput while the service refuses work, as a ratio of normal goodput.
 
-``python -m bench.overload [--json] [--warmup-s 2] [--duration-s 8]`` trains and
+``python -m bench.overload [--json] [--warmup-s 2] [--duration-s 8] [--service-args
+FLAGS]`` trains and
 registers the demo model (as ``bench.serving`` does), then measures, each with the
 asyncio load generator in its own process:
 
@@ -22,6 +23,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -85,8 +87,9 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     uri = train_and_register(root / "registry")
     tracking = tracking_uri_for(root / "registry")
     results: dict[str, LoadResult] = {}
+    extra = shlex.split(args.service_args)
     for name, flags in (("default", []), ("queue8", ["--max-queue", "8"])):
-        service = Service(uri, tracking, flags, root / f"{name}.log")
+        service = Service(uri, tracking, [*extra, *flags], root / f"{name}.log")
         try:
             service.wait_ready()
             progress(f"{name}: {FLOOD_CLIENTS} clients")
@@ -106,7 +109,11 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "queue": summarize(results["default-flood"], results["queue8-flood"], None),
             "404": summarize(results["good"], results["good-404"], results["404"]),
         },
-        "settings": {"warmup_s": args.warmup_s, "duration_s": args.duration_s},
+        "settings": {
+            "warmup_s": args.warmup_s,
+            "duration_s": args.duration_s,
+            "service_args": args.service_args,
+        },
         "machine": {"cpus": os.cpu_count()},
     }
 
@@ -117,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--warmup-s", type=float, default=2.0, help="warm-up per run (2)")
     parser.add_argument("--duration-s", type=float, default=8.0, help="measurement per run (8)")
+    parser.add_argument(
+        "--service-args",
+        default="",
+        help="extra service flags for both services, e.g. '--predict-processes auto'",
+    )
     args = parser.parse_args(argv)
     if args.duration_s <= 0 or args.warmup_s < 0:
         parser.error("need --duration-s > 0 and --warmup-s >= 0")

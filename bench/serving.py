@@ -250,8 +250,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.duration_s <= 0 or args.warmup_s < 0 or args.limit_s <= 0:
         parser.error("need --duration-s > 0, --limit-s > 0 and --warmup-s >= 0")
     args.modes = tuple(m for m in args.modes.split(",") if m)
-    if not args.modes or not set(args.modes) <= {"batched", "unbatched"}:
-        parser.error(f"--modes takes batched and/or unbatched, got {','.join(args.modes)!r}")
+    if not args.modes or not set(args.modes) <= {"batched", "unbatched", "processes"}:
+        parser.error(
+            f"--modes takes batched, unbatched and/or processes, got {','.join(args.modes)!r}"
+        )
     return args
 
 
@@ -276,6 +278,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     mode_flags = {
         "batched": shlex.split(args.batched_args),
         "unbatched": ["--max-batch-size", "1", *shlex.split(args.unbatched_args)],
+        "processes": ["--predict-processes", "auto", *shlex.split(args.batched_args)],
     }
     runs: list[dict[str, Any]] = []
     peak: dict[str, float] = {}

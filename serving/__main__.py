@@ -27,8 +27,8 @@ from collections.abc import Generator, Sequence
 import uvicorn
 
 from serving.connections import ConnectionLimits, guarded_protocol
+from serving.logs import configure_logging
 from serving.settings import Settings, SettingsError, parse_settings
-from serving.tracing import configure_logging
 
 log = logging.getLogger("serving")
 
@@ -50,7 +50,7 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(server: _Server) -> None:
-    from serving.app import ServiceState
+    from serving.service import ServiceState
 
     loop = asyncio.get_running_loop()
     state: ServiceState = server.config.app.state.service  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ MAX_TIMEOUT_MS = 600_000
 class Incoming(Protocol):
     """What the predict path needs of a request: its headers and its body stream.
 
-    Starlette's ``Request`` has both; so does ``_RawRequest``, the front door's
+    Starlette's ``Request`` has both; so does ``fastpath.RawRequest``, the front door's
     lighter stand-in for the infer routes.
     """
 
@@ -96,6 +96,7 @@ async def read_body(
 
 
 def check_content_type(request: Incoming) -> None:
+    """Refuse (415) a declared Content-Type that is not JSON; none at all is tried as JSON."""
     raw = request.headers.get("content-type")
     if raw is None:
         return  # lenient: a body without a declared type is tried as JSON
@@ -105,6 +106,10 @@ def check_content_type(request: Incoming) -> None:
 
 
 def timeout_s(request: Incoming, default_ms: int) -> float:
+    """The request's time budget in seconds: ``X-Request-Timeout-Ms`` or ``default_ms``.
+
+    Raises ``HttpError`` 400 naming the header unless it is an integer in 1..600,000.
+    """
     raw = request.headers.get(TIMEOUT_HEADER)
     if raw is None:
         return default_ms / 1000.0

@@ -7,27 +7,31 @@ does not look labels up per call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from serving.tracing import dropped_log_records
+from serving.batching import DISPATCH_REASONS, BatchObserver, DispatchReason
+from serving.logs import dropped_log_records
+
+if TYPE_CHECKING:
+    from serving.workers import WorkerPool
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Label used for requests that name no served model (keeps label cardinality bounded).
 UNKNOWN_MODEL = "_unknown"
 
-_LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+_LATENCY_BUCKETS += (2.5, 5.0, 10.0)
 _WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
-class ModelObserver:
+class ModelObserver(BatchObserver):
     """The ``BatchObserver`` of one model: records queue and batch events as metrics."""
 
     def __init__(self, metrics: ServiceMetrics, model: str) -> None:
@@ -39,8 +43,6 @@ class ModelObserver:
         self._batch_size = metrics.batch_size.labels(model)
         self._batch_items = metrics.batch_items.labels(model)
         self._reasons = {r: metrics.dispatches.labels(model, r) for r in metrics.REASONS}
-        self._metrics = metrics
-        self._model = model
         self._batch_ok = metrics.batch_duration.labels(model, "ok")
         self._batch_error = metrics.batch_duration.labels(model, "error")
         self._in_flight = metrics.batches_in_flight.labels(model)
@@ -65,17 +67,14 @@ class ModelObserver:
         self,
         size: int,
         items: int,
-        reason: str,
+        reason: DispatchReason,
         queue_waits_s: Sequence[float],
         queue_depth: int,
     ) -> None:
         """A batch of ``items`` requests (``size`` rows) left the queue for ``reason``."""
         self._batch_size.observe(size)
         self._batch_items.observe(items)
-        counter = self._reasons.get(reason)
-        if counter is None:  # a reason added by a newer batcher still gets counted
-            counter = self._metrics.dispatches.labels(self._model, reason)
-        counter.inc()
+        self._reasons[reason].inc()
         for wait in queue_waits_s:
             self._queue_wait.observe(wait)
         self._admitted_depth.set(queue_depth)
@@ -102,10 +101,36 @@ class _CountOf(Collector):
         yield CounterMetricFamily(self._name, self._doc, value=self._read())
 
 
+class _WorkerCollector(Collector):
+    """Per predict worker resident memory, and deaths per model, read from the pools."""
+
+    def __init__(self, pools: Mapping[str, WorkerPool]) -> None:
+        self._pools = pools
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Yield the memory gauge and the deaths counter."""
+        rss = GaugeMetricFamily(
+            "serving_predict_worker_rss_bytes",
+            "Resident memory of each predict worker process.",
+            labels=["model", "worker"],
+        )
+        deaths = CounterMetricFamily(
+            "serving_predict_worker_deaths",
+            "Predict worker processes that died (each is restarted).",
+            labels=["model"],
+        )
+        for name, pool in self._pools.items():
+            for index, value in sorted(pool.memory().items()):
+                rss.add_metric([name, str(index)], value)
+            deaths.add_metric([name], pool.deaths(float("inf")))
+        yield rss
+        yield deaths
+
+
 class ServiceMetrics:
     """All of the service's collectors, registered in their own ``CollectorRegistry``."""
 
-    REASONS = ("full", "delay", "idle", "drain")
+    REASONS = DISPATCH_REASONS
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -163,10 +188,8 @@ class ServiceMetrics:
             ["model", "reason"],
             registry=reg,
         )
-        self.rejected = Counter(
-            "serving_rejected", "Requests refused because the queue was full.", ["model"],
-            registry=reg,
-        )  # fmt: skip
+        full = "Requests refused because the queue was full."
+        self.rejected = Counter("serving_rejected", full, ["model"], registry=reg)
         self.expired = Counter(
             "serving_expired", "Requests whose deadline passed.", ["model"], registry=reg
         )
@@ -180,6 +203,10 @@ class ServiceMetrics:
                 dropped_log_records,
             )
         )
+
+    def watch_workers(self, pools: Mapping[str, WorkerPool]) -> None:
+        """Report each model's predict workers: resident memory and deaths, read at scrape."""
+        self.registry.register(_WorkerCollector(pools))
 
     def observer(self, model: str) -> ModelObserver:
         """Return the ``BatchObserver`` for ``model`` (labels bound once; series created at 0)."""

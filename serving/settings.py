@@ -49,6 +49,9 @@ class Settings:
     """Queued requests per model before admission fails with 429, 1..1000000."""
     workers: int = 1
     """Predict threads per model (batches in flight), 1..64."""
+    predict_processes: int | None = 0
+    """Predict processes per model, 0..64 (0: predict in the service's own process);
+    None (``auto``): the CPUs the container may use (``serving.workers.usable_cpus``)."""
     max_body_bytes: int = 8 * 1024 * 1024
     """Largest request body accepted (413 above it), 1 B..1 GiB."""
     request_timeout_ms: int = 10_000
@@ -99,6 +102,18 @@ def _float_in(lo: float, hi: float) -> Callable[[str], float]:
     return convert
 
 
+def _auto_or(convert: Callable[[str], int]) -> Callable[[str], int | None]:
+    def parse(raw: str) -> int | None:
+        if raw.strip().lower() == "auto":
+            return None
+        try:
+            return convert(raw)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or auto") from None
+
+    return parse
+
+
 def _host(raw: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
@@ -134,6 +149,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ),
     ("--max-queue", "max_queue", _int_in(1, 1_000_000), "queued requests per model (default 1024)"),
     ("--workers", "workers", _int_in(1, 64), "predict threads per model (default 1)"),
+    (
+        "--predict-processes",
+        "predict_processes",
+        _auto_or(_int_in(0, 64)),
+        "predict processes per model, or auto: the CPUs the container may use (default 0: none)",
+    ),
     (
         "--max-body-bytes",
         "max_body_bytes",

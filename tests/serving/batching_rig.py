@@ -13,6 +13,7 @@ from typing import Any
 
 from serving.batching import (
     Batcher,
+    BatchObserver,
     BatchPolicy,
 )
 
@@ -94,7 +95,7 @@ class FakeExecutor(concurrent.futures.Executor):
 
 
 @dataclass
-class Recorder:
+class Recorder(BatchObserver):
     """A ``BatchObserver`` keeping every event."""
 
     events: list[tuple[Any, ...]] = field(default_factory=list)

@@ -46,3 +46,12 @@ async def probe_health(url: str, until: asyncio.Future[Any], interval_s: float =
                 assert r.status_code == 200, (path, r.status_code, r.text)
             await asyncio.sleep(interval_s)  # probe period, as a kubelet's would be
     return worst
+
+
+async def wait_until(check: Callable[[], bool], what: str, poll_s: float, polls: int) -> None:
+    """Poll ``check`` every ``poll_s`` at most ``polls`` times; fail naming ``what``."""
+    for _ in range(polls):
+        if check():
+            return
+        await asyncio.sleep(poll_s)  # bounded poll of server state
+    raise AssertionError(f"timed out waiting until {what}")

@@ -17,10 +17,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from serving.app import HttpError, create_app, read_body
 from serving.batching import OutputMismatch
+from serving.logs import JsonFormatter
 from serving.model import PreparedItem
 from serving.protocol import ColumnSpec, OutputSpec, Prediction
 from serving.settings import ModelSpec, Settings
-from serving.tracing import JsonFormatter, Tracing
+from serving.tracing import Tracing
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2, which is not needed here
     warnings.simplefilter("ignore")
@@ -327,7 +328,7 @@ def test_a_drain_answers_requests_still_reading_their_body_at_once() -> None:
 def test_rows_per_request_are_capped_with_a_413_naming_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
+    monkeypatch.setattr("serving.predict.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
     model = SumModel()
     with TestClient(create_app([model], settings(max_rows_per_request=4, max_batch_size=2))) as c:
         split = {"columns": ["x", "y"], "data": [[float(i), i] for i in range(5)]}

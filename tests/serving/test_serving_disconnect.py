@@ -23,6 +23,7 @@ from serving.app import ServiceState, create_app
 from serving.model import PreparedItem
 from serving.protocol import ColumnSpec, OutputSpec, Prediction
 from serving.settings import ModelSpec, Settings
+from tests.serving.probes import wait_until
 
 POLL_S = 0.01
 POLL_LIMIT = 500  # polls of POLL_S: a bounded wait of about 5 s
@@ -62,11 +63,7 @@ def _head(length: int) -> bytes:
 
 
 async def _until(check: Callable[[], bool], what: str) -> None:
-    for _ in range(POLL_LIMIT):
-        if check():
-            return
-        await asyncio.sleep(POLL_S)  # bounded poll of server state
-    raise AssertionError(f"timed out waiting until {what}")
+    await wait_until(check, what, POLL_S, POLL_LIMIT)
 
 
 def _count(state: ServiceState, code: str) -> float:
@@ -220,7 +217,7 @@ def test_liveness_holds_while_a_batch_runs_within_the_deadline_it_was_given() ->
 def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
+    monkeypatch.setattr("serving.predict.MIN_PART_ROWS", 1)  # parts of max_batch_size rows
     model = GatedModel()
 
     async def main() -> None:
@@ -251,7 +248,7 @@ def test_a_large_request_is_predicted_in_parts_that_let_small_requests_through(
 def test_a_request_predicted_in_parts_finishes_when_a_drain_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("serving.app.MIN_PART_ROWS", 1)
+    monkeypatch.setattr("serving.predict.MIN_PART_ROWS", 1)
     model = GatedModel()
 
     async def main() -> None:

@@ -14,12 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from serving.app import InferFrontDoor, _infer_route, _RawRequest, create_app
+from serving.app import create_app
+from serving.fastpath import InferFrontDoor
+from serving.fastpath import RawRequest as _RawRequest
+from serving.fastpath import infer_route as _infer_route
+from serving.logs import MAX_EXCEPTION_CHARS, JsonFormatter, configure_logging
 from serving.metrics import ServiceMetrics
 from serving.model import PreparedItem
 from serving.protocol import ColumnSpec, OutputSpec, Prediction
 from serving.settings import ModelSpec, Settings
-from serving.tracing import MAX_EXCEPTION_CHARS, JsonFormatter, configure_logging
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2, which is not needed here
     warnings.simplefilter("ignore")
@@ -137,13 +140,13 @@ def test_raw_request_reads_chunks_and_reports_disconnect() -> None:
 def test_json_log_lines_are_written_by_the_writer_thread(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    import serving.tracing as tracing
+    import serving.logs as logs
 
     configure_logging("info")
     try:
         logging.getLogger("serving").info("request", extra={"status": 200, "rows": np.int64(3)})
     finally:
-        tracing._stop_logging()  # flushes the queue, as at interpreter exit
+        logs._stop_logging()  # flushes the queue, as at interpreter exit
         logging.getLogger().handlers[:] = []
     err = capfd.readouterr().err
     assert '"message":"request"' in err and '"status":200' in err
@@ -166,24 +169,24 @@ class _GatedStream:
 
 
 def test_log_queue_is_bounded_and_counts_what_it_drops() -> None:
-    import serving.tracing as tracing
+    import serving.logs as logs
 
     stream = _GatedStream()
-    before = tracing.dropped_log_records()
+    before = logs.dropped_log_records()
     configure_logging("info", stream=stream, queue_size=5)
     try:
         log = logging.getLogger("serving")
         for i in range(50):
             log.info("request", extra={"i": i})
         # The writer holds at most one record, the queue five: the rest were dropped.
-        assert tracing.dropped_log_records() - before >= 50 - 6
+        assert logs.dropped_log_records() - before >= 50 - 6
     finally:
         stream.gate.set()
-        tracing._stop_logging()
+        logs._stop_logging()
         logging.getLogger().handlers[:] = []
     assert 1 <= len([line for line in stream.lines if '"request"' in line]) <= 6
     metrics = ServiceMetrics().render().decode()
-    assert f"serving_log_dropped_total {float(tracing.dropped_log_records())}" in metrics
+    assert f"serving_log_dropped_total {float(logs.dropped_log_records())}" in metrics
 
 
 def test_a_huge_traceback_is_cut_to_its_tail() -> None:
@@ -203,7 +206,7 @@ def test_a_huge_traceback_is_cut_to_its_tail() -> None:
 
 
 def test_python_warnings_become_json_log_lines() -> None:
-    import serving.tracing as tracing
+    import serving.logs as logs
 
     stream = _GatedStream()
     stream.gate.set()
@@ -214,7 +217,7 @@ def test_python_warnings_become_json_log_lines() -> None:
             warnings.simplefilter("always")
             warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
     finally:
-        tracing._stop_logging()
+        logs._stop_logging()
         logging.getLogger().handlers[:] = []
         logging.captureWarnings(False)
     (line,) = [json.loads(t) for t in stream.lines if "overflow" in t]

@@ -491,3 +491,13 @@ def test_a_finite_value_that_overflows_a_float_column_is_refused_as_out_of_range
         decode_v2_request({"inputs": [tensor("x", "FP64", [1], [1.7e308])]}, cols)
     with pytest.raises(ProtocolError, match="input 'x': values out of range for float32"):
         decode_v2_request({"inputs": [tensor("x", "FP32", [1], [1.7e308])]}, cols)
+
+
+def test_server_version_is_the_distributions_own() -> None:
+    import importlib.metadata
+
+    from serving.protocol import server_metadata
+
+    meta = server_metadata()
+    assert meta["version"] == importlib.metadata.version("mlplatform")
+    assert meta["name"] == "mlplatform-serving"

@@ -19,11 +19,12 @@ full or its oldest request has waited the delay. A batch takes queued items in
 arrival order while their rows fit ``max_batch_size``; a single item larger than
 that is dispatched alone.
 
-If the handler raises (anything but ``OutputMismatch``) the batch is bisected,
-halves re-run in the same worker slot, until the failing items are alone: only they
-get their exception. A wrong number of outputs fails the whole batch with
-``OutputMismatch``. Deadlines are enforced by a timer, both in the queue and while a
-batch runs; a late result is discarded. Every admitted request resolves exactly once.
+If the handler raises (anything but ``OutputMismatch`` or ``WorkerDied``) the batch is
+bisected, halves re-run in the same worker slot, until the failing items are alone:
+only they get their exception. A wrong number of outputs fails the whole batch with
+``OutputMismatch``, a predict process that died fails it with ``WorkerDied``.
+Deadlines are enforced by a timer, both in the queue and while a batch runs; a late
+result is discarded. Every admitted request resolves exactly once.
 
 Time: ``clock`` gives the time and ``sleep`` waits on that clock (defaults
 ``time.monotonic`` and ``asyncio.sleep``, which agree). Tests inject a fake clock
@@ -44,54 +45,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from serving.batch_policy import (
+from serving.batching.errors import (
     BatchingError,
-    BatchObserver,
-    BatchPolicy,
     DeadlineExceeded,
     Draining,
     DrainTimeout,
-    NullObserver,
     OutputMismatch,
     QueueFull,
+    WorkerDied,
 )
+from serving.batching.observer import BatchObserver, SafeObserver
+from serving.batching.policy import BatchPolicy, DispatchReason
 
-__all__ = [
-    "BatchObserver",
-    "BatchPolicy",
-    "Batcher",
-    "BatchingError",
-    "DeadlineExceeded",
-    "DrainTimeout",
-    "Draining",
-    "NullObserver",
-    "OutputMismatch",
-    "QueueFull",
-]
-
-log = logging.getLogger(__name__)
+log = logging.getLogger("serving.batching")
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_RETRY_AFTER_S = 0.05
 MAX_RETRY_AFTER_S = 60.0
-
-
-class _Safe:
-    """Wraps an observer so that a failing metrics hook can never break batching."""
-
-    def __init__(self, inner: BatchObserver) -> None:
-        self._inner = inner
-
-    def __call__(self, hook: str, *args: Any) -> None:
-        fn = getattr(self._inner, hook, None)
-        if fn is None:
-            return  # an optional hook the observer does not define
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("batch observer hook %s failed", hook)
 
 
 @dataclass(eq=False)
@@ -161,7 +133,7 @@ class Batcher(Generic[T, R]):
         self._sleep = sleep
         self._executor = executor
         self._owns_executor = executor is None
-        self._notify = _Safe(observer if observer is not None else NullObserver())
+        self._notify = SafeObserver(observer if observer is not None else BatchObserver())
         self._s: _State[T, R] = _State()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._batches: set[asyncio.Task[None]] = set()
@@ -236,10 +208,10 @@ class Batcher(Generic[T, R]):
         s = self._s
         now = self._clock()
         if deadline is not None and deadline <= now:
-            self._notify("on_expired")
+            self._notify.on_expired()
             raise DeadlineExceeded(f"deadline exceeded for model {self.name!r} before queueing")
         if s.queued_items >= self.policy.max_queue:
-            self._notify("on_rejected")
+            self._notify.on_rejected()
             raise QueueFull(
                 f"model {self.name!r} queue is full ({self.policy.max_queue} requests)",
                 self._retry_after(),
@@ -252,7 +224,7 @@ class Batcher(Generic[T, R]):
         s.pending.add(entry)
         if deadline is not None:
             heapq.heappush(s.deadlines, (deadline, next(_seq), entry))
-        self._notify("on_admitted", s.queued_items)
+        self._notify.on_admitted(s.queued_items)
         self._pump()
         try:
             return await entry.future
@@ -303,7 +275,7 @@ class Batcher(Generic[T, R]):
             )
         self._s.queue.clear()
         self._s.queued_items = self._s.queued_rows = 0
-        self._notify("on_queue_depth", 0)
+        self._notify.on_queue_depth(0)
         self._disarm()
         for task in list(self._batches):
             task.cancel()  # a hung handler keeps its thread; the awaiting task must not
@@ -326,7 +298,7 @@ class Batcher(Generic[T, R]):
         if self._draining and self._is_settled():
             self._settled.set()
 
-    def _reason(self, now: float) -> str | None:
+    def _reason(self, now: float) -> DispatchReason | None:
         if self._draining:
             return "drain"
         if self._s.queued_rows >= self.policy.max_batch_size:
@@ -344,7 +316,7 @@ class Batcher(Generic[T, R]):
             queue.popleft()
         return queue[0]
 
-    def _dispatch(self, reason: str, now: float) -> None:
+    def _dispatch(self, reason: DispatchReason, now: float) -> None:
         s, limit = self._s, self.policy.max_batch_size
         batch: list[_Entry[T, R]] = []
         rows = 0
@@ -364,7 +336,7 @@ class Batcher(Generic[T, R]):
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
         waits = [now - e.enqueued_at for e in batch]
-        self._notify("on_dispatch", rows, len(batch), reason, waits, s.queued_items)
+        self._notify.on_dispatch(rows, len(batch), reason, waits, s.queued_items)
 
     def _expire(self, now: float) -> None:
         heap = self._s.deadlines
@@ -375,9 +347,9 @@ class Batcher(Generic[T, R]):
             where = "in the queue" if entry.queued else "while its batch ran"
             if entry.queued:
                 self._unqueue(entry)
-                self._notify("on_queue_depth", self._s.queued_items)
+                self._notify.on_queue_depth(self._s.queued_items)
             if self._fail(entry, DeadlineExceeded(f"deadline exceeded {where}")):
-                self._notify("on_expired")
+                self._notify.on_expired()
 
     def _arm(self, now: float) -> None:
         s = self._s
@@ -425,7 +397,7 @@ class Batcher(Generic[T, R]):
             s.in_flight -= 1
             for entry in batch:  # a guard: nothing leaves a batch unresolved
                 self._fail(entry, BatchingError("batch ended without a result"))
-            self._notify("on_batch_done", duration, ok)
+            self._notify.on_batch_done(duration, ok)
             self._pump()
 
     async def _execute(self, batch: list[_Entry[T, R]]) -> bool:
@@ -439,7 +411,9 @@ class Batcher(Generic[T, R]):
         )
         if isinstance(outcome, _Failed):
             error = outcome.error
-            if isinstance(error, OutputMismatch) or len(live) == 1:
+            # A dead worker says nothing about the items: re-running halves would only
+            # hand them to the next worker, so the batch fails as a whole.
+            if isinstance(error, OutputMismatch | WorkerDied) or len(live) == 1:
                 for entry in live:
                     self._fail(entry, self._own_error(error, len(live)))
                 return False
@@ -477,8 +451,8 @@ class Batcher(Generic[T, R]):
             wrapped = BatchingError(f"model {self.name!r} predict aborted ({type(error).__name__})")
             wrapped.__cause__ = error
             return wrapped
-        if shared_by > 1 and isinstance(error, OutputMismatch):
-            copy = OutputMismatch(str(error))
+        if shared_by > 1 and isinstance(error, OutputMismatch | WorkerDied):
+            copy = type(error)(str(error))
             copy.__cause__ = error
             return copy
         return error
@@ -509,11 +483,11 @@ class Batcher(Generic[T, R]):
     def _cancel(self, entry: _Entry[T, R]) -> None:
         if entry.queued:
             self._unqueue(entry)
-            self._notify("on_queue_depth", self._s.queued_items)
+            self._notify.on_queue_depth(self._s.queued_items)
         self._s.pending.discard(entry)
         if not entry.future.done():
             entry.future.cancel()
-        self._notify("on_cancelled")
+        self._notify.on_cancelled()
         self._pump()
 
     def _is_settled(self) -> bool:
