@@ -287,3 +287,27 @@ def test_unknown_model_filter_is_a_usage_error(
 ) -> None:
     assert _promote(project, "--model", "nope") == promote.USAGE
     assert "has no model nope" in capsys.readouterr().err
+
+
+def test_the_repositorys_own_stack_files_promote_into_the_idle_release(
+    tmp_path: Path,
+    registry: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The committed Pulumi.dev.yaml and Pulumi.prod.yaml, with prod's idle release (green)
+    put back to version 1: promotion pins 2 there and touches nothing else."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry)
+    root = Path(__file__).resolve().parents[2]
+    prod_text = (root / "Pulumi.prod.yaml").read_text()
+    green = f"          green:\n            models: {{{MODEL}: models:/{MODEL}/2}}\n"
+    assert green in prod_text, "Pulumi.prod.yaml's green release no longer pins version 2"
+    before = prod_text.replace(green, green.replace("/2}", "/1}"))
+    (tmp_path / "Pulumi.dev.yaml").write_text((root / "Pulumi.dev.yaml").read_text())
+    (tmp_path / "Pulumi.prod.yaml").write_text(before)
+    assert _promote(tmp_path) == promote.CHANGED
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == prod_text
+    captured = capsys.readouterr()
+    assert f"+            models: {{{MODEL}: models:/{MODEL}/2}}" in captured.out
+    assert "image 'build' is not a pinned digest" in captured.err
+    assert _promote(tmp_path) == promote.NOTHING
