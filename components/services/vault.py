@@ -48,6 +48,9 @@ from components.services.vault_server import (
 )
 
 VAULT_CHART = ChartPin("https://helm.releases.hashicorp.com", "vault", "0.34.1")
+CLIENT_CA_SECRET = "vault-ca"
+"""The Secret in each client namespace whose ``ca.crt`` is the internal CA (the agent's
+``vault.hashicorp.com/tls-secret``)."""
 CLIENT_POD_ANNOTATIONS = {
     "traffic.sidecar.istio.io/excludeOutboundPorts": str(PORT),
     "vault.hashicorp.com/agent-init-first": "true",
@@ -179,6 +182,31 @@ class Vault(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         for app in args.client_apps:
+            # The agent verifies Vault against the internal CA, read from a Secret in the
+            # client's namespace: a leaf certificate from the same issuer carries the CA's
+            # ca.crt, so cert-manager keeps one there (and renews it with the CA).
+            k8s.apiextensions.CustomResource(
+                f"{name}-ca-{app.name}",
+                api_version="cert-manager.io/v1",
+                kind="Certificate",
+                metadata={"name": CLIENT_CA_SECRET, "namespace": app.namespace.metadata.name},
+                spec={
+                    "secretName": CLIENT_CA_SECRET,
+                    "commonName": f"{CLIENT_CA_SECRET}.{app.name}.svc",
+                    "duration": "2160h",
+                    "renewBefore": "720h",
+                    "usages": ["client auth", "digital signature"],
+                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                    "issuerRef": {
+                        "name": args.issuer,
+                        "kind": "ClusterIssuer",
+                        "group": "cert-manager.io",
+                    },
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(filter(None, [args.cert_manager]))
+                ),
+            )
             allow_egress(
                 app,
                 name="allow-vault",

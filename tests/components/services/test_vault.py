@@ -55,6 +55,15 @@ def dev() -> ProgramRun:
     return plan(lambda: _program(replace(ARGS, replicas=1, data_storage_gib=5)))
 
 
+def certificates(run: ProgramRun) -> dict[str, CapturedResource]:
+    """The cert-manager Certificates, by namespace."""
+    return {c.inputs["metadata"]["namespace"]: c for c in run.by_type(CERTIFICATE)}
+
+
+def server_certificate(run: ProgramRun) -> CapturedResource:
+    return certificates(run)["vault"]
+
+
 def release(run: ProgramRun) -> CapturedResource:
     (found,) = [r for r in run.by_type(RELEASE) if r.inputs.get("name") == "vault"]
     return found
@@ -146,7 +155,7 @@ def test_the_seal_names_the_new_key_and_the_role_may_use_only_that_key(prod) -> 
 
 
 def test_the_listener_serves_tls_from_the_certificate_the_pods_mount(prod) -> None:
-    certificate = one(prod, CERTIFICATE)
+    certificate = server_certificate(prod)
     spec = certificate.inputs["spec"]
     assert problems(spec, CERTIFICATE_SPEC) == []
     assert spec["issuerRef"] == {
@@ -199,7 +208,7 @@ def test_no_dev_mode_no_token_no_static_keys_and_the_ui_off(prod, dev) -> None:
 def test_vault_waits_for_its_certificate_and_its_key_and_the_certificate_for_cert_manager(
     prod,
 ) -> None:
-    certificate = one(prod, CERTIFICATE)
+    certificate = server_certificate(prod)
     cert_manager = next(r for r in prod.by_type(RELEASE) if r.name == "cert-manager")
     assert cert_manager.urn in certificate.dependencies
     after = release(prod).dependencies
@@ -273,3 +282,15 @@ def test_bad_arguments_name_every_field() -> None:
     for field in ("replicas", "data_storage_gib", "audit_storage_gib", "key_deletion_window_days"):
         assert f"{field}:" in message
     assert "1, 3 or 5" in message
+
+
+def test_each_client_namespace_gets_the_internal_ca_for_the_agent(prod) -> None:
+    """The agent's tls-secret: a Secret in the client's namespace whose ca.crt is the CA
+    that signed Vault's listener (a leaf from the same issuer carries it)."""
+    client = certificates(prod)["ml-serving"]
+    spec = client.inputs["spec"]
+    assert problems(spec, CERTIFICATE_SPEC) == []
+    assert client.inputs["metadata"]["name"] == spec["secretName"] == "vault-ca"
+    assert spec["issuerRef"] == server_certificate(prod).inputs["spec"]["issuerRef"]
+    (cert_manager,) = [r for r in prod.by_type(RELEASE) if r.name == "cert-manager"]
+    assert cert_manager.urn in client.dependencies
