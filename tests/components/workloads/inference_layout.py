@@ -14,9 +14,7 @@ Written by hand (the notation of ``tests/components/layout.py``) from:
   installs); the trigger ``metadata`` is a free string map, its keys read from
   ``pkg/scalers/prometheus_scaler.go`` and ``cpu_memory_scaler.go`` at the same tag.
 
-``AUTHORIZATION_POLICY_SPEC`` is the minimal layout of what the inference service writes;
-it belongs in the mesh's layout module (``tests/components/services/mesh_layout.py``) and
-is to be folded into it when both exist.
+The ``AuthorizationPolicy`` layout is the mesh's (``tests/components/services/istio_layout.py``).
 
 When a pin moves, re-read those files at the new tag and update this module by hand.
 """
@@ -35,8 +33,8 @@ from tests.components.layout import (
     Str,
     req,
 )
+from tests.components.services.istio_layout import AUTHORIZATION_POLICY_SPEC
 
-ISTIO_VERSION = "1.30.3"
 KEDA_VERSION = "2.20.2"
 
 _STRING_MATCH = Obj({"exact": Str(), "prefix": Str(), "regex": Str()})
@@ -201,58 +199,6 @@ REQUEST_AUTHENTICATION_SPEC = Obj(
     }
 )
 _STRINGS = Arr(Str())
-AUTHORIZATION_POLICY_SPEC = Obj(
-    {
-        "selector": _SELECTOR,
-        "targetRef": _TARGET_REF,
-        "targetRefs": Arr(_TARGET_REF),
-        "action": Str(enum=("ALLOW", "DENY", "AUDIT", "CUSTOM")),
-        "provider": Obj({"name": Str()}),
-        "rules": Arr(
-            Obj(
-                {
-                    "from": Arr(
-                        Obj(
-                            {
-                                "source": Obj(
-                                    {
-                                        name: _STRINGS
-                                        for base in (
-                                            "principals",
-                                            "requestPrincipals",
-                                            "namespaces",
-                                            "ipBlocks",
-                                            "remoteIpBlocks",
-                                            "serviceAccounts",
-                                            "trustDomains",
-                                        )
-                                        for name in (base, "not" + base[0].upper() + base[1:])
-                                    }
-                                )
-                            }
-                        )
-                    ),
-                    "to": Arr(
-                        Obj(
-                            {
-                                "operation": Obj(
-                                    {
-                                        name: _STRINGS
-                                        for base in ("hosts", "ports", "methods", "paths")
-                                        for name in (base, "not" + base[0].upper() + base[1:])
-                                    }
-                                )
-                            }
-                        )
-                    ),
-                    "when": Arr(
-                        Obj({"key": Str(), "values": _STRINGS, "notValues": _STRINGS}, req("key"))
-                    ),
-                }
-            )
-        ),
-    }
-)
 _PATCH_CONTEXT = Str(enum=("ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"))
 ENVOY_FILTER_SPEC = Obj(
     {
