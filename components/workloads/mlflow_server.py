@@ -31,11 +31,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components._aws import account_context
-from components._k8s import namespace
 from components._s3 import BucketSpec, bucket_access_policy, customer_key, data_bucket
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+from components.services.tenancy import application_namespace
 from components.workloads import mlflow_command as cmd
 from components.workloads import mlflow_pods as pods
 
@@ -206,7 +206,9 @@ class MlflowServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        ns = namespace(NAMESPACE, parent=self)
+        # Outside the mesh (its pods hold their own TLS to RDS and S3); the default-deny
+        # baseline plus the server's own policy below decide who reaches it.
+        ns = application_namespace(NAMESPACE, parent=self, mesh=None).namespace
         uri = pulumi.Output.all(database.address, database.port, password.result).apply(
             lambda v: cmd.database_uri(
                 user=cmd.REGISTRY_DATABASE,

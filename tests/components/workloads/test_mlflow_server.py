@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pulumi
 import pytest
@@ -181,8 +182,30 @@ def test_a_pdb_with_two_replicas_and_none_with_one(run, dev) -> None:
     assert _deployment(dev)["spec"]["replicas"] == 1
 
 
+def server_policy(run: Any) -> dict[str, Any]:
+    """The MLflow server's own NetworkPolicy (beside the namespace's baseline)."""
+    (policy,) = [
+        p.inputs
+        for p in run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p.inputs["metadata"]["name"] == "mlflow"
+    ]
+    return policy
+
+
+def test_the_namespace_starts_from_default_deny(run) -> None:
+    policies = {
+        p.inputs["metadata"]["name"]: p.inputs["spec"]
+        for p in run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    }
+    assert policies["default-deny"] == {
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    assert "allow-dns" in policies
+
+
 def test_the_network_policy_admits_the_inference_namespace_and_ci_only(run) -> None:
-    policy = one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs
+    policy = server_policy(run)
     assert_valid({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **policy})
     (ingress,) = policy["spec"]["ingress"]
     assert ingress["from"] == [
@@ -196,9 +219,7 @@ def test_the_network_policy_admits_the_inference_namespace_and_ci_only(run) -> N
     db_rule = next(r for r in policy["spec"]["egress"] if r["ports"][0]["port"] == 5432)
     assert db_rule["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
     gateway = plan(lambda: MlflowServer("reg", replace(ARGS, gateway_namespace="istio-ingress")))
-    (opened,) = one(gateway, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"][
-        "ingress"
-    ]
+    (opened,) = server_policy(gateway)["spec"]["ingress"]
     assert opened["from"][-1]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "istio-ingress"
     }
