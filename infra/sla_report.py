@@ -22,16 +22,10 @@ import argparse
 import json
 import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass
-from typing import Any, cast
 
 from components.services.observability_rules import SloTargets
-
-QUERY_TIMEOUT_S = 10.0
-_DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
+from infra import prometheus
 
 
 class ReportError(Exception):
@@ -76,25 +70,11 @@ def query(base_url: str, promql: str) -> dict[str, float]:
     Raises ``ReportError`` naming the URL when Prometheus cannot be reached or answers
     with an error.
     """
-    url = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     try:
-        with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise ReportError(f"Prometheus at {base_url} refused the query: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ReportError(f"cannot reach Prometheus at {base_url}: {reason}") from None
-    except ValueError:
-        raise ReportError(f"Prometheus at {base_url} answered with something not JSON") from None
-    if body.get("status") != "success":
-        raise ReportError(f"Prometheus at {base_url}: {body.get('error', 'query failed')}")
-    result: dict[str, float] = {}
-    for sample in cast(list[dict[str, Any]], body["data"]["result"]):
-        value = float(sample["value"][1])
-        if value == value:  # NaN: no requests in the window for this model
-            result[str(sample["metric"].get("model", ""))] = value
-    return result
+        samples = prometheus.instant(base_url, promql)
+    except prometheus.PrometheusError as exc:
+        raise ReportError(str(exc)) from None
+    return {labels.get("model", ""): value for labels, value in samples}
 
 
 def _selector(models: list[str], extra: str = "") -> str:
@@ -183,10 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the report; return the exit status (0 met, 1 breached, 2 error)."""
     args = _parser().parse_args(argv)  # exits 2 on usage errors
     try:
-        if not _DURATION.match(args.window):
-            raise ReportError(f"--window {args.window!r}: not a Prometheus duration (e.g. 30d)")
-        if not args.prometheus.startswith(("http://", "https://")):
-            raise ReportError(f"--prometheus {args.prometheus!r}: must be an http(s):// URL")
+        prometheus.check_window(args.window)
+        prometheus.check_url(args.prometheus)
         targets = load_targets(args.stack)
         raw = measure(args.prometheus, args.window, args.model)
         if not raw:
@@ -195,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"no requests recorded by Prometheus at {args.prometheus}{scope} "
                 f"in the last {args.window}"
             )
-    except ReportError as exc:
+    except (ReportError, prometheus.PrometheusError) as exc:
         print(f"sla_report: {exc}", file=sys.stderr)
         return 2
     models = {name: evaluate(counts, targets) for name, counts in raw.items()}

@@ -15,23 +15,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.binaries import binary
+from tests.infra.prometheus_server import Prometheus, free_port, serving
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 30.0
 STEP_S = 300
 END_AGO_S = 6 * 3600
 SPAN_S = 40 * 3600
@@ -47,12 +43,6 @@ MODELS = {
         {"0.005": 0, "0.01": 0, "0.025": 0, "0.05": 0, "0.1": 2500, "0.25": 5000},
     ),
 }
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def openmetrics(now: int) -> str:
@@ -82,63 +72,10 @@ def openmetrics(now: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass
-class Prometheus:
-    url: str
-    log_path: Path
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    tmp = tmp_path_factory.mktemp("prometheus")
-    data, tsdb = tmp / "series.om", tmp / "tsdb"
-    data.write_text(openmetrics(int(time.time())), encoding="utf-8")
-    created = subprocess.run(
-        [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
-    config = tmp / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
-    port = _free_port()
-    log_path = tmp / "prometheus.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tsdb}",
-                "--storage.tsdb.retention.time=3650d",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"prometheus exited early:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"prometheus not ready:\n{log_path.read_text()}")
-            time.sleep(0.2)  # polling interval of a bounded readiness loop
+    with serving(tmp_path_factory.mktemp("prometheus"), openmetrics(int(time.time()))) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def report(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -238,7 +175,7 @@ def test_bad_stack_value_is_a_usage_error(prometheus: Prometheus, tmp_path: Path
 
 
 def test_unreachable_prometheus_is_one_line() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = report("--prometheus", url, "--window", "2d")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
