@@ -45,6 +45,9 @@ COLLECTOR_CHART = ChartPin(
     "opentelemetry-collector",
     "0.170.0",
 )
+NODE_LABELS_ALLOWLIST = "nodes=[node.kubernetes.io/instance-type,karpenter.sh/capacity-type]"
+"""The node labels kube-state-metrics exports on ``kube_node_labels`` (as
+``label_node_kubernetes_io_instance_type``, ``label_karpenter_sh_capacity_type``)."""
 JAEGER_CHART = ChartPin("https://jaegertracing.github.io/helm-charts", "jaeger", "4.11.1")
 # The collector's Kubernetes distribution (the chart has no default image).
 COLLECTOR_IMAGE = (
@@ -319,6 +322,9 @@ class Observability(pulumi.ComponentResource):
             values={
                 "crds": {"enabled": True},
                 "prometheusOperator": placement,
+                # kube_node_labels carries only the node's name unless told: the
+                # right-sizing report prices each pod by its node's instance type.
+                "kube-state-metrics": {"metricLabelsAllowlist": [NODE_LABELS_ALLOWLIST]},
                 "prometheus": {
                     "prometheusSpec": {
                         "retention": args.prometheus_retention,

@@ -465,6 +465,73 @@ _GRAFANA_SIDECAR_DATASOURCES: frozenset[str] = frozenset(
     }
 )
 
+KUBE_STATE_METRICS: Layout = {
+    "affinity": None,
+    "annotations": None,
+    "authFilter": None,
+    "automountServiceAccountToken": None,
+    "autosharding": None,
+    "collectors": None,
+    "collectorsExclude": None,
+    "collectorsExtra": None,
+    "containers": None,
+    "containerSecurityContext": None,
+    "customLabels": None,
+    "customResourceState": None,
+    "dnsConfig": None,
+    "dnsPolicy": None,
+    "env": None,
+    "extraArgs": None,
+    "extraManifests": None,
+    "fullnameOverride": None,
+    "global": None,
+    "hostNetwork": None,
+    "hostUsers": None,
+    "image": None,
+    "imagePullSecrets": None,
+    "initContainers": None,
+    "kubeconfig": None,
+    "kubeRBACProxy": None,
+    "labels": None,
+    "livenessProbe": None,
+    "metricAllowlist": None,
+    "metricAnnotationsAllowList": None,
+    "metricDenylist": None,
+    "metricLabelsAllowlist": None,
+    "nameOverride": None,
+    "namespaceOverride": None,
+    "namespaces": None,
+    "namespacesDenylist": None,
+    "networkPolicy": None,
+    "nodeSelector": None,
+    "podAnnotations": None,
+    "podDisruptionBudget": None,
+    "podLabels": None,
+    "prometheus": None,
+    "prometheusScrape": None,
+    "rbac": None,
+    "readinessProbe": None,
+    "releaseLabel": None,
+    "releaseNamespace": None,
+    "replicas": None,
+    "resources": None,
+    "revisionHistoryLimit": None,
+    "securityContext": None,
+    "selectorOverride": None,
+    "selfMonitor": None,
+    "service": None,
+    "serviceAccount": None,
+    "startupProbe": None,
+    "tolerations": None,
+    "topologySpreadConstraints": None,
+    "verticalPodAutoscaler": None,
+    "volumeMounts": None,
+    "volumes": None,
+}
+"""The top-level keys kube-state-metrics 8.4.0 (kube-prometheus-stack 88.5.3's
+dependency) documents, each opaque."""
+
+
 GRAFANA: Layout = {
     # kube-prometheus-stack's own keys under `grafana` (`enabled` is the dependency condition).
     "additionalDataSources": None,
@@ -740,9 +807,9 @@ KUBE_PROMETHEUS_STACK_VALUES: Layout = {
     "fullnameOverride": None,
     "global": None,
     "grafana": GRAFANA,
-    # The kube-state-metrics subchart's own values (opaque); `kubeStateMetrics` below is
-    # only its dependency condition.
-    "kube-state-metrics": None,
+    # The kube-state-metrics subchart (8.4.0)'s own values, of which the program sets
+    # one; `kubeStateMetrics` below is only its dependency condition.
+    "kube-state-metrics": KUBE_STATE_METRICS,
     "kubeApiServer": None,
     "kubeControllerManager": None,
     "kubeDns": None,

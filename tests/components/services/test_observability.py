@@ -214,3 +214,12 @@ def test_namespaces_say_why_monitoring_is_privileged(run) -> None:
 def test_invalid_args_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=f"{field}: "):
         Observability("obs", replace(ARGS, **change))
+
+
+def test_kube_state_metrics_exports_each_nodes_instance_type(run) -> None:
+    values = releases(run)["kube-prometheus-stack"].inputs["values"]["kube-state-metrics"]
+    assert values == {
+        "metricLabelsAllowlist": [
+            "nodes=[node.kubernetes.io/instance-type,karpenter.sh/capacity-type]"
+        ]
+    }
