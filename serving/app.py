@@ -91,6 +91,13 @@ def create_app(
     async def invocations(request: Request) -> Response:
         return await predict(state, request, INVOCATIONS, model=state.default)
 
+    async def drift(request: Request) -> Response:
+        name = state.model(request.path_params["name"]).name
+        report = state.drift.report(name)
+        if report is None:
+            raise HttpError(404, f"model {name!r} has no drift reference: drift is not checked")
+        return json_response(report)
+
     async def metrics(_: Request) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -119,6 +126,7 @@ def create_app(
         Route(v2, _answering_http_errors(metadata), methods=["GET"]),
         Route(v2 + "/versions/{version}", _answering_http_errors(metadata), methods=["GET"]),
         Route(v2 + "/ready", _answering_http_errors(model_ready), methods=["GET"]),
+        Route(v2 + "/drift", _answering_http_errors(drift), methods=["GET"]),
         Route(
             v2 + "/versions/{version}/ready", _answering_http_errors(model_ready), methods=["GET"]
         ),

@@ -100,6 +100,8 @@ def train_and_register(root: Path, n_estimators: int = 100) -> str:
     from mlflow.models import infer_signature
     from sklearn.ensemble import IsolationForest
 
+    from serving.drift import log_reference
+
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri_for(root)
@@ -124,6 +126,8 @@ def train_and_register(root: Path, n_estimators: int = 100) -> str:
             experiment_id = experiment.experiment_id
         _progress(f"logging the model to {uri}")
         with mlflow.start_run(experiment_id=experiment_id):
+            # What drift is measured against, beside the model in its run.
+            log_reference(data)
             info = mlflow_sklearn.log_model(
                 model,
                 name="model",

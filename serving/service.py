@@ -17,6 +17,7 @@ from typing import Any
 
 from serving.batching import Batcher, BatchPolicy
 from serving.decoding import BodyDecoder
+from serving.drift_service import DriftCollector, DriftService
 from serving.errors import HttpError
 from serving.incoming import Incoming, read_body
 from serving.metrics import ServiceMetrics
@@ -53,6 +54,8 @@ class ServiceState:
         self.metrics = ServiceMetrics()
         self.pools = _worker_pools(models, settings)
         self.metrics.watch_workers(self.pools)
+        self.drift = DriftService(models, settings)
+        self.metrics.registry.register(DriftCollector(self.drift.monitors))
         self.batchers: dict[str, Batcher[PreparedItem, Prediction]] = {}
         for m in models:
             pool = self.pools.get(m.name)
@@ -83,12 +86,14 @@ class ServiceState:
         self._cut: set[asyncio.Task[Any]] = set()
 
     def _handler(self, name: str, predict: Predict) -> Predict:
-        tracing = self.tracing
+        tracing, drift = self.tracing, self.drift
 
         def handle(items: Sequence[PreparedItem]) -> list[Prediction]:
             contexts = [it.trace_context for it in items]
             with tracing.batch_span(name, contexts, sum(it.rows for it in items)):
-                return predict(items)
+                predictions = predict(items)
+            drift.observe(name, items)  # rows the model answered, for the drift window
+            return predictions
 
         return handle
 
@@ -189,6 +194,7 @@ class ServiceState:
         await asyncio.to_thread(self.start_workers)
         for batcher in self.batchers.values():
             await batcher.start()
+        self.drift.checker.start()
         self.started = True
 
     async def drain(self) -> None:
@@ -225,6 +231,7 @@ class ServiceState:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), ANSWER_GRACE_S)
         self.decoder.close()
+        await asyncio.to_thread(self.drift.checker.stop)
         # The batchers have stopped: no batch is handed to a worker any more.
         await asyncio.gather(*(asyncio.to_thread(p.close) for p in self.pools.values()))
         log.info("drained", extra={"in_flight": self.in_flight})

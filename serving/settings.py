@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -69,6 +69,16 @@ class Settings:
     predicted in batches of ``max_batch_size`` rows, interleaved with other requests."""
     body_timeout_s: float = 10.0
     """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
+    drift_window_rows: int = 2000
+    """Rows of each model's sliding drift window, 0..1000000 (0: drift is not checked)."""
+    drift_interval_s: float = 60.0
+    """Seconds between drift checks, 1..86400."""
+    drift_min_rows: int = 200
+    """Fewest rows in the window for a drift verdict, 10..1000000."""
+    drift_votes: int = 3
+    """Drift tests (of five) that must agree, 1..5."""
+    drift_thresholds: Mapping[str, float] = field(default_factory=dict)
+    """Overrides of the drift tests' thresholds (``serving.drift.Thresholds``)."""
     log_level: str = "info"
     """One of debug, info, warning, error."""
     access_log: bool = True
@@ -137,6 +147,29 @@ def _bool(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+#: ``--drift-thresholds`` keys and the ``serving.drift.Thresholds`` field each sets.
+DRIFT_THRESHOLD_KEYS = {
+    "ks": "ks_p",
+    "ad": "ad_p",
+    "wasserstein": "wasserstein",
+    "js": "jensen_shannon",
+    "mean": "mean_shift",
+}
+
+
+def _drift_thresholds(raw: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = part.partition("=")
+        if key not in DRIFT_THRESHOLD_KEYS:
+            raise ValueError(
+                f"{part!r}: expected KEY=NUMBER, KEY one of {', '.join(DRIFT_THRESHOLD_KEYS)}"
+            )
+        number = _float_in(1e-9, 1e6)(value)
+        out[DRIFT_THRESHOLD_KEYS[key]] = number
+    return out
+
+
 _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--host", "host", _host, "address to bind (default 127.0.0.1)"),
     ("--port", "port", _int_in(1, 65535), "TCP port (default 8080)"),
@@ -202,6 +235,16 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "body_timeout_s",
         _float_in(0.1, 600.0),
         "longest wait for the next part of a request body (default 10)",
+    ),
+    ("--drift-window-rows", "drift_window_rows", _int_in(0, 1_000_000), "drift window (2000)"),
+    ("--drift-interval-s", "drift_interval_s", _float_in(1.0, 86_400.0), "drift checks (60)"),
+    ("--drift-min-rows", "drift_min_rows", _int_in(10, 1_000_000), "rows for a verdict (200)"),
+    ("--drift-votes", "drift_votes", _int_in(1, 5), "drift tests that must agree (3)"),
+    (
+        "--drift-thresholds",
+        "drift_thresholds",
+        _drift_thresholds,
+        "ks=0.05,ad=0.05,wasserstein=0.1,js=0.1,mean=0.25 (any subset)",
     ),
     ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
     (
