@@ -175,6 +175,24 @@ def _panels() -> list[dict[str, Any]]:
             "not queued without bound.",
         ),
         _panel(
+            "Drift: features whose inputs drifted",
+            [
+                (
+                    f"max by (model, feature) (serving_drift_detected{{{_M}}})",
+                    "{{model}} {{feature}}",
+                )
+            ],
+            description="1 when at least 3 of the 5 drift tests agree (the service's "
+            "consensus); ModelDriftDetected fires after 30 minutes of it.",
+        ),
+        _panel(
+            "Drift score",
+            [(f"max by (model, feature) (serving_drift_score{{{_M}}})", "{{model}} {{feature}}")],
+            unit="percentunit",
+            description="Share of the five drift tests voting drift, per feature "
+            "(GET /v2/models/{name}/drift has each test's figure).",
+        ),
+        _panel(
             "GPU utilisation",
             [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu {{gpu}}")],
             unit="percent",
@@ -233,9 +251,9 @@ def inference_dashboard() -> dict[str, Any]:
 
     Panels: request rate by model and status, 5xx ratio, latency p50/p95/p99, queue
     wait p95, batch size heatmap and quantiles, predict time, dispatch reasons, queue
-    depth, 429 rejections, 504 expiries, cancellations, GPU utilisation and memory
-    (DCGM) and available replicas (kube-state-metrics). Pure: no I/O, same JSON each
-    call.
+    depth, 429 rejections, 504 expiries, cancellations, drift (features drifted and
+    score), GPU utilisation and memory (DCGM) and available replicas
+    (kube-state-metrics). Pure: no I/O, same JSON each call.
     """
     templating = [
         {

@@ -19,6 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from components.services.dashboards import DASHBOARD_UID, dashboard_exprs, inference_dashboard
 from components.services.observability_rules import SloTargets, slo_rule_groups
+from serving import drift
+from serving.demo import FEATURES, synthetic_metrics
+from serving.drift_service import DriftCollector
 from serving.metrics import ServiceMetrics
 from tests.binaries import binary
 
@@ -62,6 +65,14 @@ def exposed_metric_names() -> set[str]:
     observer.on_dispatch(size=4, items=2, reason="full", queue_waits_s=[0.001], queue_depth=0)
     observer.on_batch_done(0.01, ok=True)
     metrics.observe_request("anomaly", "infer", 200, 0.02)
+    frame = synthetic_metrics(400, seed=1)
+    reference = drift.parse_reference(drift.reference_profile(frame))
+    monitor = drift.DriftMonitor(
+        "anomaly", reference, FEATURES, window_rows=400, thresholds=drift.Thresholds()
+    )
+    monitor.window.observe({f: frame[f].to_numpy() for f in FEATURES}, len(frame))
+    monitor.check()
+    metrics.registry.register(DriftCollector({"anomaly": monitor}))
     text = metrics.render().decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -164,5 +175,5 @@ def test_every_service_metric_has_a_panel() -> None:
     families = {re.sub(r"_(bucket|sum|count|total|created)$", "", n) for n in used}
     collected = [family.name for family in ServiceMetrics().registry.collect()]
     assert len(collected) >= 12
-    for name in collected:
+    for name in [*collected, "serving_drift_detected", "serving_drift_score"]:
         assert name in families, f"{name} has no panel"
