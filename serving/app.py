@@ -23,7 +23,7 @@ from serving.fastpath import InferFrontDoor
 from serving.incoming import read_body
 from serving.metrics import CONTENT_TYPE
 from serving.model import Model
-from serving.predict import INVOCATIONS, V2_INFER, predict
+from serving.predict import INVOCATIONS, V2_EXPLAIN, V2_INFER, predict
 from serving.protocol import model_metadata, server_metadata
 from serving.service import ServiceState
 from serving.settings import Settings
@@ -88,6 +88,10 @@ def create_app(
         p = request.path_params
         return await predict(state, request, V2_INFER, model=p["name"], version=p.get("version"))
 
+    async def explain(request: Request) -> Response:
+        p = request.path_params
+        return await predict(state, request, V2_EXPLAIN, model=p["name"], version=p.get("version"))
+
     async def invocations(request: Request) -> Response:
         return await predict(state, request, INVOCATIONS, model=state.default)
 
@@ -131,6 +135,8 @@ def create_app(
             v2 + "/versions/{version}/ready", _answering_http_errors(model_ready), methods=["GET"]
         ),
         Route(v2 + "/infer", infer, methods=["POST"]),
+        Route(v2 + "/explain", explain, methods=["POST"]),
+        Route(v2 + "/versions/{version}/explain", explain, methods=["POST"]),
         Route(v2 + "/versions/{version}/infer", infer, methods=["POST"]),
         Route("/invocations", invocations, methods=["POST"]),
         Route("/ping", live, methods=["GET"]),

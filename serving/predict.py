@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from serving.batching import Batcher
 from serving.decoding import BodyCodec, decode_mlflow, decode_v2
 from serving.errors import HttpError, answer_for, error_response, json_response, known_answer
+from serving.explain import check_rows
 from serving.incoming import Incoming, check_content_type, timeout_s
 from serving.metrics import UNKNOWN_MODEL
 from serving.model import Model, PreparedItem, join_predictions, split_item
@@ -68,6 +69,8 @@ class Endpoint:
     name: str
     decode: BodyCodec
     encode: Encoder
+    explain: bool = False
+    """Queue to the model's explain batcher (SHAP values) instead of its predict one."""
 
 
 def _v2_encode(model: Model, decoded: Decoded, prediction: Prediction) -> Any:
@@ -82,6 +85,8 @@ def _mlflow_encode(model: Model, decoded: Decoded, prediction: Prediction) -> An
 
 #: ``POST /v2/models/{name}[/versions/{version}]/infer``.
 V2_INFER = Endpoint("v2_infer", decode_v2, _v2_encode)
+#: ``POST /v2/models/{name}[/versions/{version}]/explain``.
+V2_EXPLAIN = Endpoint("v2_explain", decode_v2, _v2_encode, explain=True)
 #: ``POST /invocations`` (the default model).
 INVOCATIONS = Endpoint("invocations", decode_mlflow, _mlflow_encode)
 
@@ -181,6 +186,10 @@ async def predict(
                 trace_id = trace_id_of(span)
                 item = PreparedItem(decoded.columns, decoded.rows, span.get_span_context())
                 batcher = state.batchers[served.name]
+                if endpoint.explain:
+                    check_rows(decoded.rows, state.settings.max_explain_rows)
+                    await state.explainers[served.name].ready()
+                    batcher = state.explain_batchers[served.name]
                 try:
                     prediction = await submit(
                         batcher, item, deadline=deadline, receive=request.receive

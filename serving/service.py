@@ -19,6 +19,7 @@ from serving.batching import Batcher, BatchPolicy
 from serving.decoding import BodyDecoder
 from serving.drift_service import DriftCollector, DriftService
 from serving.errors import HttpError
+from serving.explain import Explainer
 from serving.incoming import Incoming, read_body
 from serving.metrics import ServiceMetrics
 from serving.model import Model, PreparedItem
@@ -75,6 +76,22 @@ class ServiceState:
                 size_of=_rows_of,
                 observer=self.metrics.observer(m.name),
             )
+        # Explanations queue apart from predictions, in batches of the explain row cap.
+        self.explainers = {m.name: Explainer(m) for m in models}
+        self.explain_batchers = {
+            m.name: Batcher(
+                f"{m.name}:explain",
+                self._handler(m.name, self.explainers[m.name].explain_batch, sample=False),
+                BatchPolicy(
+                    max_batch_size=settings.max_explain_rows,
+                    max_batch_delay_s=settings.max_batch_delay_ms / 1000.0,
+                    max_queue=settings.max_queue,
+                    workers=1,
+                ),
+                size_of=_rows_of,
+            )
+            for m in models
+        }
         self.started = False
         self.draining = False
         self.in_flight = 0
@@ -85,14 +102,15 @@ class ServiceState:
         self._reading: set[asyncio.Task[Any]] = set()
         self._cut: set[asyncio.Task[Any]] = set()
 
-    def _handler(self, name: str, predict: Predict) -> Predict:
+    def _handler(self, name: str, predict: Predict, *, sample: bool = True) -> Predict:
         tracing, drift = self.tracing, self.drift
 
         def handle(items: Sequence[PreparedItem]) -> list[Prediction]:
             contexts = [it.trace_context for it in items]
             with tracing.batch_span(name, contexts, sum(it.rows for it in items)):
                 predictions = predict(items)
-            drift.observe(name, items)  # rows the model answered, for the drift window
+            if sample:
+                drift.observe(name, items)  # rows the model answered, for the drift window
             return predictions
 
         return handle
@@ -146,7 +164,7 @@ class ServiceState:
                 return f"model {name!r}: {deaths} predict worker deaths in {DEATH_WINDOW_S:g}s"
         default = self.settings.request_timeout_ms / 1000.0
         now = time.monotonic()
-        for name, batcher in self.batchers.items():
+        for name, batcher in self._every_batcher():
             for since, budget in batcher.running_batches:
                 limit = LIVENESS_TIMEOUTS * (default if budget is None else budget)
                 if now - since > limit:
@@ -192,7 +210,7 @@ class ServiceState:
     async def start(self) -> None:
         """Start the predict workers (if not yet) and every batcher (from the running loop)."""
         await asyncio.to_thread(self.start_workers)
-        for batcher in self.batchers.values():
+        for _, batcher in self._every_batcher():
             await batcher.start()
         self.drift.checker.start()
         self.started = True
@@ -220,11 +238,12 @@ class ServiceState:
         # request predicted in parts submits its later parts after the drain began.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
+        batchers = self._every_batcher()
         results = await asyncio.gather(
-            *(b.drain(max(0.0, deadline - loop.time())) for b in self.batchers.values()),
+            *(b.drain(max(0.0, deadline - loop.time())) for _, b in batchers),
             return_exceptions=True,
         )
-        for name, result in zip(self.batchers, results, strict=True):
+        for (name, _), result in zip(batchers, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("drain failed", exc_info=result, extra={"model": name})
         # Work the batchers gave up on is answered 503 right after; let those answers out.
@@ -235,6 +254,10 @@ class ServiceState:
         # The batchers have stopped: no batch is handed to a worker any more.
         await asyncio.gather(*(asyncio.to_thread(p.close) for p in self.pools.values()))
         log.info("drained", extra={"in_flight": self.in_flight})
+
+    def _every_batcher(self) -> list[tuple[str, Batcher[PreparedItem, Prediction]]]:
+        """Each model's predict batcher, then its explain batcher, with the model's name."""
+        return [*self.batchers.items(), *self.explain_batchers.items()]
 
     def model(self, name: str, version: str | None = None) -> Model:
         """Return the served model ``name`` (at ``version`` if given) or raise a 404."""

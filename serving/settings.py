@@ -69,6 +69,8 @@ class Settings:
     predicted in batches of ``max_batch_size`` rows, interleaved with other requests."""
     body_timeout_s: float = 10.0
     """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
+    max_explain_rows: int = 100
+    """Rows one explain request may carry, 1..10000 (413 above it)."""
     drift_window_rows: int = 2000
     """Rows of each model's sliding drift window, 0..1000000 (0: drift is not checked)."""
     drift_interval_s: float = 60.0
@@ -236,6 +238,7 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         _float_in(0.1, 600.0),
         "longest wait for the next part of a request body (default 10)",
     ),
+    ("--max-explain-rows", "max_explain_rows", _int_in(1, 10_000), "explain rows cap (100)"),
     ("--drift-window-rows", "drift_window_rows", _int_in(0, 1_000_000), "drift window (2000)"),
     ("--drift-interval-s", "drift_interval_s", _float_in(1.0, 86_400.0), "drift checks (60)"),
     ("--drift-min-rows", "drift_min_rows", _int_in(10, 1_000_000), "rows for a verdict (200)"),
