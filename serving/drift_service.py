@@ -47,9 +47,11 @@ def run_id_of(model: Model) -> str | None:
 
 
 def _reference(model: Model) -> drift.Reference | None:
+    run_id = run_id_of(model)
+    if run_id is None:  # not an MLflow model (an ensemble, an in-memory one): no reference
+        return None
     try:
-        run_id = run_id_of(model)
-        reference = None if run_id is None else drift.load_reference(run_id)
+        reference = drift.load_reference(run_id)
     except Exception as exc:  # the registry or the artifact store: serve without drift
         log.warning(
             "drift reference unreadable: drift is not checked",

@@ -18,6 +18,7 @@ from typing import Any
 from serving.batching import Batcher, BatchPolicy
 from serving.decoding import BodyDecoder
 from serving.drift_service import DriftCollector, DriftService
+from serving.ensemble import compose
 from serving.errors import HttpError
 from serving.explain import Explainer
 from serving.incoming import Incoming, read_body
@@ -46,6 +47,7 @@ class ServiceState:
     def __init__(self, models: Sequence[Model], settings: Settings, tracing: Tracing) -> None:
         if not models:
             raise ValueError("at least one model is required")
+        models = [*models, *compose(settings.ensembles, models)]
         self.models = {m.name: m for m in models}
         self.output_names = {m.name: tuple(o.name for o in m.outputs) for m in models}
         self.decoder = BodyDecoder()

@@ -37,6 +37,8 @@ class Settings:
 
     models: tuple[ModelSpec, ...]
     """Models to serve, in order; the first is the default for ``/invocations``."""
+    ensembles: tuple[str, ...] = ()
+    """``--ensemble`` values, each checked by ``serving.ensemble.parse_ensemble``."""
     host: str = "127.0.0.1"
     """Address to bind; the container image passes ``0.0.0.0``."""
     port: int = 8080
@@ -285,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="model to serve (repeatable; the first is the default for /invocations); URI is "
         "models:/name@alias, models:/name/version or a local path",
     )
+    parser.add_argument(
+        "--ensemble",
+        action="append",
+        metavar="NAME=STRATEGY:A,B[;weights=...]",
+        help="serve NAME combining --model members: vote, mean, median or weighted "
+        "(weights=W,W or weights=tag:TAG); repeatable",
+    )
     for flag, _attr, _convert, help_text in _OPTIONS:
         parser.add_argument(flag, help=help_text)
     return parser
@@ -308,6 +317,23 @@ def _parse_models(values: Sequence[str], source: str) -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
+def _ensembles(
+    given: Sequence[str] | None, environ: Mapping[str, str], models: Sequence[ModelSpec]
+) -> tuple[str, ...]:
+    source, values = "--ensemble", list(given or ())
+    if not values:
+        source, values = "SERVING_ENSEMBLES", environ.get("SERVING_ENSEMBLES", "").split()
+    if values:
+        from serving.ensemble import parse_ensemble
+
+        for raw in values:
+            try:
+                parse_ensemble(raw, [m.name for m in models])
+            except ValueError as exc:
+                raise SettingsError(f"{source}: {exc}") from None
+    return tuple(values)
+
+
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Parse ``argv`` (without the program name) over ``environ`` into ``Settings``.
 
@@ -324,7 +350,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         raise SettingsError(
             "no model given: pass --model NAME=URI (repeatable) or set SERVING_MODELS=name=uri,..."
         )
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"ensembles": _ensembles(args.ensemble, environ, models)}
     for flag, attr, convert, _help in _OPTIONS:
         raw = getattr(args, attr)
         source = flag
