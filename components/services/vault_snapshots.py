@@ -178,7 +178,10 @@ def _pod_spec(args: VaultSnapshotsArgs, region: str) -> dict[str, Any]:
         "volumes": [
             {
                 "name": "vault-ca",
-                "secret": {"secretName": TLS_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+                "secret": {
+                    "secretName": TLS_SECRET,
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                },
             },
             {
                 "name": "vault-token",

@@ -194,6 +194,7 @@ def test_volumes_on_a_customer_key_get_exactly_the_documented_use_of_that_key() 
         if any(a.startswith("kms:") for a in _actions(statement)):
             assert statement["Resource"] != "*", statement["Sid"]
     assert velero.velero_policy("b", "k")["Statement"] == [
-        s for s in velero.velero_policy("b", "k", VOLUME_KEY)["Statement"]
+        s
+        for s in velero.velero_policy("b", "k", VOLUME_KEY)["Statement"]
         if not s["Sid"].startswith("VolumeKey")
     ]
