@@ -248,5 +248,5 @@ def test_the_snapshot_role_reads_the_snapshot_endpoint_and_nothing_else(capsys) 
     # The CronJob's service account is the one the role binds, in the same namespace.
     from components.services import vault_snapshots
 
-    assert vault_snapshots.SERVICE_ACCOUNT == role["bound_service_account_names"][0]
-    assert vault_snapshots.TOKEN_AUDIENCE == role["audience"]
+    assert role["bound_service_account_names"][0] == vault_snapshots.SERVICE_ACCOUNT
+    assert role["audience"] == vault_snapshots.TOKEN_AUDIENCE
