@@ -152,3 +152,30 @@ def test_velero_is_granted_the_key_the_storage_class_encrypts_with(stack) -> Non
         assert granted == []
     else:
         assert {s["Resource"] for s in granted} == {volume_key} and len(granted) == 2
+
+
+def test_the_job_reaches_vault_without_joining_the_injectors_namespaces(stack) -> None:
+    _, run = stack
+    (vault,) = [
+        r for r in run.by_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("-vault-release")
+    ]
+    values = vault.inputs["values"]
+    api_rule = values["server"]["networkPolicy"]["ingress"][0]
+    (admitted,) = api_rule["from"][0]["namespaceSelector"]["matchExpressions"]
+    assert "vault" in admitted["values"] and api_rule["ports"] == [
+        {"port": 8200, "protocol": "TCP"}
+    ]
+    # The injector's webhook fails closed: Vault's own namespace must stay out of it.
+    webhook = values["injector"]["webhook"]["namespaceSelector"]["matchExpressions"][0]
+    assert "vault" not in webhook["values"]
+
+
+def test_no_vault_no_snapshot_job(tmp_path) -> None:
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["mlplatform:vault"] = {"enabled": False}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(document))
+    plan = run_plan("dev", path, root=ROOT)
+    assert not plan.run.by_type(CRONJOB)
+    assert not plan.run.by_type("mlplatform:index:VaultSnapshots")
+    assert not [v for v in plan.violations if v.level == "mandatory"]
