@@ -57,6 +57,11 @@ from components.services.tenancy import (
     application_namespace,
 )
 from components.services.vault import Vault, VaultArgs, validate_vault_args
+from components.services.vault_snapshots import (
+    VaultSnapshots,
+    VaultSnapshotsArgs,
+    validate_vault_snapshots_args,
+)
 from components.workloads.inference import InferenceService
 from components.workloads.inference_args import (
     InferenceServiceArgs,
@@ -119,6 +124,8 @@ __all__ = [
     "ValidationError",
     "Vault",
     "VaultArgs",
+    "VaultSnapshots",
+    "VaultSnapshotsArgs",
     "allow_egress",
     "allow_from",
     "allow_from_gateway",
@@ -143,4 +150,5 @@ __all__ = [
     "validate_serving_image_args",
     "validate_tenancy_args",
     "validate_vault_args",
+    "validate_vault_snapshots_args",
 ]

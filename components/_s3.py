@@ -52,6 +52,9 @@ class BucketSpec:
     """Days a non-current (overwritten or deleted) object version is kept."""
     access_log_bucket: str | None = None
     """Name of an existing bucket receiving server access logs; None: no access logs."""
+    expirations: Mapping[str, int] = field(default_factory=dict)
+    """Key prefix (``vault-snapshots/``) -> days after which its objects expire (become
+    non-current, then go after ``noncurrent_days``). Default none."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -159,6 +162,15 @@ def data_bucket(
                 "noncurrent_version_expiration": {"noncurrent_days": spec.noncurrent_days},
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
             },
+            *(
+                {
+                    "id": f"expire-{prefix.strip('/').replace('/', '-')}",
+                    "status": "Enabled",
+                    "filter": {"prefix": prefix},
+                    "expiration": {"days": days},
+                }
+                for prefix, days in sorted(spec.expirations.items())
+            ),
         ],
         opts=child,
     )

@@ -8,7 +8,9 @@ objectives (``backups.rpoHours``, ``backups.databaseRpoMinutes``) through
 
 - for each Velero schedule (one per stateful namespace), the newest backup whose
   ``velero-backup.json`` in the bucket says ``Completed``, against ``backups.rpoHours``;
-- for the RDS instance, its latest restorable time, against ``backups.databaseRpoMinutes``.
+- for the RDS instance, its latest restorable time, against ``backups.databaseRpoMinutes``;
+- when the stack runs Vault, the newest raft snapshot the CronJob wrote under
+  ``vault-snapshots/`` in the same bucket, against ``backups.vaultSnapshotRpoHours``.
 
 Exit 0 when everything is within its objective, 1 with a line per breach (a stale or
 missing backup, a missing bucket or instance, access denied), 2 for usage or config.
@@ -23,7 +25,12 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from components.services.backups import PREFIX, STATEFUL_NAMESPACES, schedule_name
+from components.services.backups import (
+    PREFIX,
+    STATEFUL_NAMESPACES,
+    VAULT_SNAPSHOT_PREFIX,
+    schedule_name,
+)
 
 SCHEDULE_LABEL = "velero.io/schedule-name"
 
@@ -86,6 +93,15 @@ def newest_completed(s3: Any, bucket: str) -> dict[str, dt.datetime]:
     return newest
 
 
+def _unreadable(exc: Exception, bucket: str, needs: str) -> str:
+    code = _error_code(exc)
+    if code == "NoSuchBucket":
+        return f"backup bucket {bucket} does not exist"
+    if code in ("AccessDenied", "403"):
+        return f"access denied reading backup bucket {bucket} (needs {needs})"
+    return f"cannot read backup bucket {bucket}: {code}"
+
+
 def check_velero(
     s3: Any, bucket: str, *, namespaces: tuple[str, ...], rpo_hours: int, now: dt.datetime
 ) -> list[Finding]:
@@ -94,16 +110,8 @@ def check_velero(
     try:
         newest = newest_completed(s3, bucket)
     except Exception as exc:
-        code = _error_code(exc)
-        if code == "NoSuchBucket":
-            why = f"backup bucket {bucket} does not exist"
-        elif code in ("AccessDenied", "403"):
-            why = (
-                f"access denied reading backup bucket {bucket} (needs s3:ListBucket and "
-                f"s3:GetObject on {PREFIX}/backups/*)"
-            )
-        else:
-            why = f"cannot read backup bucket {bucket}: {code}"
+        needs = f"s3:ListBucket and s3:GetObject on {PREFIX}/backups/*"
+        why = _unreadable(exc, bucket, needs)
         return [Finding(f"bucket {bucket}", False, None, objective, why)]
     findings: list[Finding] = []
     for ns in namespaces:
@@ -118,6 +126,41 @@ def check_velero(
         what = f"{name}: newest completed backup is {_hours(age)} old"
         findings.append(_measured(name, age, objective, what, f"{rpo_hours} h"))
     return findings
+
+
+def newest_snapshot(s3: Any, bucket: str) -> tuple[str, dt.datetime] | None:
+    """The key and upload time of the newest non-empty object under ``vault-snapshots/``
+    (an empty one is no snapshot), or None."""
+    newest: tuple[str, dt.datetime] | None = None
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{VAULT_SNAPSHOT_PREFIX}/"):
+        for item in page.get("Contents", []):
+            if not item.get("Size"):
+                continue
+            written = item["LastModified"]
+            if written.tzinfo is None:
+                written = written.replace(tzinfo=dt.UTC)
+            if newest is None or written > newest[1]:
+                newest = (item["Key"], written)
+    return newest
+
+
+def check_vault_snapshots(s3: Any, bucket: str, *, rpo_hours: int, now: dt.datetime) -> Finding:
+    """The newest Vault raft snapshot in ``bucket`` against ``rpo_hours``."""
+    objective = rpo_hours * 3600.0
+    subject = "vault-snapshot"
+    try:
+        newest = newest_snapshot(s3, bucket)
+    except Exception as exc:
+        why = _unreadable(exc, bucket, f"s3:ListBucket on {VAULT_SNAPSHOT_PREFIX}/")
+        return Finding(subject, False, None, objective, f"{subject}: {why}")
+    if newest is None:
+        why = f"{subject}: no snapshot under {VAULT_SNAPSHOT_PREFIX}/ in {bucket}"
+        return Finding(subject, False, None, objective, why)
+    key, written = newest
+    age = _age(now, written)
+    what = f"{subject}: newest snapshot {key} is {_hours(age)} old"
+    return _measured(subject, age, objective, what, f"{rpo_hours} h")
 
 
 def check_database(rds: Any, instance: str, *, rpo_minutes: int, now: dt.datetime) -> Finding:
@@ -192,6 +235,15 @@ def main(argv: list[str] | None = None, *, now: dt.datetime | None = None) -> in
             now=moment,
         )
     )
+    if settings.vault_enabled:
+        findings.append(
+            check_vault_snapshots(
+                boto3.client("s3", region_name=region),
+                args.bucket,
+                rpo_hours=settings.backups.vault_snapshot_rpo_hours,
+                now=moment,
+            )
+        )
     if args.json:
         print(json.dumps({"findings": [asdict(f) for f in findings]}, indent=2))
     else:

@@ -45,6 +45,7 @@ from components import (
     validate_observability_args,
     validate_tenancy_args,
     validate_vault_args,
+    validate_vault_snapshots_args,
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
@@ -380,6 +381,7 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
     for key, value in (
         ("backups.rpoHours", settings.backups.rpo_hours),
         ("backups.databaseRpoMinutes", settings.backups.database_rpo_minutes),
+        ("backups.vaultSnapshotRpoHours", settings.backups.vault_snapshot_rpo_hours),
     ):
         if value < 1:
             r.fail(key, "must be at least 1", value)
@@ -388,6 +390,8 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
     if settings.vault_enabled:
         vault = validate_vault_args(vault_stack.vault_args(settings, tags))
         checks.append((vault, vault_stack.VAULT_KEYS))
+        snapshots = validate_vault_snapshots_args(vault_stack.vault_snapshots_args(settings, tags))
+        checks.append((snapshots, vault_stack.VAULT_SNAPSHOT_KEYS))
     if settings.pools("karpenter"):
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
@@ -500,6 +504,9 @@ def parse_settings(
             ttl_hours=plain["backups.ttlHours"],
             rpo_hours=plain["backups.rpoHours"],
             database_rpo_minutes=plain["backups.databaseRpoMinutes"],
+            vault_snapshot_schedule=plain["backups.vaultSnapshotSchedule"],
+            vault_snapshot_retention_days=plain["backups.vaultSnapshotRetentionDays"],
+            vault_snapshot_rpo_hours=plain["backups.vaultSnapshotRpoHours"],
         ),
         vault_enabled=plain["vault.enabled"],
         vault_replicas=plain["vault.replicas"],

@@ -98,6 +98,9 @@ KEYS: dict[str, KeyType] = {
     "backups.ttlHours": "integer",
     "backups.rpoHours": "integer",
     "backups.databaseRpoMinutes": "integer",
+    "backups.vaultSnapshotSchedule": "string",
+    "backups.vaultSnapshotRetentionDays": "integer",
+    "backups.vaultSnapshotRpoHours": "integer",
     "nodeGroups": "object",
     "inference": "object",
 }
@@ -164,6 +167,9 @@ class BackupSettings:
     ttl_hours: int
     rpo_hours: int
     database_rpo_minutes: int
+    vault_snapshot_schedule: str = "0 * * * *"
+    vault_snapshot_retention_days: int = 30
+    vault_snapshot_rpo_hours: int = 2
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from components import (
     ServingImage,
     Tenancy,
     Vault,
+    VaultSnapshots,
 )
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
@@ -155,7 +156,8 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
     pool is a GPU pool, after the Prometheus Operator (its exporter's ServiceMonitor).
     Then the load balancer controller, the mesh (tracing to the collector), the ingress
     (certificates, Gateway, NLB), the ML tenancy, and Vault (its listener's certificate
-    after cert-manager, its volumes after the EBS CSI driver).
+    after cert-manager, its volumes after the EBS CSI driver) with its raft snapshot
+    CronJob writing to Velero's backup bucket.
     """
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
@@ -249,6 +251,14 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
                 client_apps=(tenancy.serving,),
             ),
             opts=in_vpc,
+        )
+        # Into the backup bucket, once Vault's namespace and CA Secret exist.
+        VaultSnapshots(
+            f"{name}-vault-snapshots",
+            vault_stack.vault_snapshots_args(settings, tags, foundation.deploy, backups=backups),
+            opts=pulumi.ResourceOptions.merge(
+                in_vpc, pulumi.ResourceOptions(depends_on=[vault.release])
+            ),
         )
     return Services(
         karpenter=karpenter,

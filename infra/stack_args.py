@@ -278,6 +278,7 @@ def observability_args(
 BACKUPS_KEYS = {
     "schedule": "backups.schedule",
     "ttl_hours": "backups.ttlHours",
+    "vault_snapshot_retention_days": "backups.vaultSnapshotRetentionDays",
     "system_pool": "nodeGroups",
 }
 
@@ -291,6 +292,7 @@ def backups_args(
         oidc_issuer=deploy.oidc_issuer,
         schedule=settings.backups.schedule,
         ttl_hours=settings.backups.ttl_hours,
+        vault_snapshot_retention_days=settings.backups.vault_snapshot_retention_days,
         system_pool=settings.system_pool,
         tags=dict(tags),
     )

@@ -11,7 +11,9 @@ only what differs:
    from its pod);
 3. a KV v2 secrets engine at ``secret/``;
 4. per workload, an ACL policy (``read`` on its paths) and a Kubernetes auth role binding
-   its service account to that policy with a token TTL of minutes.
+   its service account to that policy with a token TTL of minutes; the raft snapshot
+   CronJob is one of them (``vault-snapshot``: ``read`` on ``sys/storage/raft/snapshot``
+   only, its login token minted for the ``vault`` audience).
 
 It runs with an operator's token from the environment (``VAULT_ADDR``, ``VAULT_TOKEN``,
 ``VAULT_CACERT``), never a root token, and stores nothing. ``--print-policy`` prints the
@@ -38,7 +40,7 @@ from components.services.vault_access import (
     AUTH_MOUNT,
     KUBERNETES_HOST,
     KV_MOUNT,
-    WORKLOADS,
+    ROLES,
 )
 from infra.vault_api import Method, Need, UsageError, VaultClient, VaultError, data_of, need
 
@@ -69,7 +71,7 @@ def planned_calls() -> list[tuple[Method, str]]:
         ("GET", "sys/mounts"),
         ("POST", f"sys/mounts/{KV_MOUNT}"),
     ]
-    for workload in WORKLOADS:
+    for workload in ROLES:
         for path in (
             f"sys/policies/acl/{workload.name}",
             f"auth/{AUTH_MOUNT}/role/{workload.name}",
@@ -142,7 +144,7 @@ class Setup:
         if not _matches(data_of(self._get(config_path)), AUTH_CONFIG):
             self._write(config_path, AUTH_CONFIG, "kubernetes auth config")
         self._enabled("sys/mounts", KV_MOUNT, KV_BODY, "KV v2 mount secret", ("type", "options"))
-        for workload in WORKLOADS:
+        for workload in ROLES:
             path = f"sys/policies/acl/{workload.name}"
             policy = workload.policy()
             if data_of(self._get(path)).get("policy") != policy:

@@ -7,7 +7,14 @@ EBS snapshots of their volumes.
   account bound to an IRSA role with the EC2 snapshot and S3 permissions the plugin
   documents, scoped to the backup bucket's ``velero/`` prefix and the bucket's key.
 - The backup bucket (``components._s3.data_bucket``): versioned, SSE-KMS, public access
-  blocked, TLS only; non-current versions are kept as long as a backup lives.
+  blocked, TLS only; non-current versions are kept as long as a backup lives, and Vault's
+  raft snapshots (``vault-snapshots/``, written by ``VaultSnapshots``) expire after
+  ``vault_snapshot_retention_days``.
+- EBS snapshots: the platform's volumes (the ``gp3-encrypted`` StorageClass, no
+  ``kmsKeyId``) are encrypted with the account's EBS default key, whose AWS-managed
+  policy lets EBS act for any principal of the account: Velero needs no key permission.
+  A StorageClass on a customer key passes it as ``volume_kms_key_arn``, and the role
+  gets the key use the plugin documents for such volumes, on that key alone.
 - The BackupStorageLocation and VolumeSnapshotLocation (both AWS) and one Schedule per
   stateful namespace, rendered by the chart from its values.
 """
@@ -34,6 +41,7 @@ from components._s3 import BucketSpec, customer_key, data_bucket
 from components._tokens import depends_on_of, type_token
 from components._validate import Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
+from components.services.backups_iam import PREFIX, VAULT_SNAPSHOT_PREFIX, velero_policy
 
 VELERO_CHART = ChartPin("https://vmware-tanzu.github.io/helm-charts", "velero", "12.1.0")
 VELERO_IMAGE = ("docker.io/velero/velero", "v1.18.1")
@@ -42,7 +50,6 @@ AWS_PLUGIN_IMAGE = "docker.io/velero/velero-plugin-for-aws:v1.14.2"
 NAMESPACE = "velero"
 SERVICE_ACCOUNT = "velero-server"
 RELEASE = "velero"
-PREFIX = "velero"
 STATEFUL_NAMESPACES = ("vault", "monitoring", "mlflow", "ml-serving")
 # Velero's images run as the distroless "nonroot" user.
 VELERO_UID = 65532
@@ -64,6 +71,12 @@ class BackupsArgs:
     """Cron schedule (UTC) of every namespace's backup. Default daily at 03:00."""
     ttl_hours: int = 720
     """Hours a backup is kept, 24 to 8760. Default 720 (30 days)."""
+    vault_snapshot_retention_days: int = 30
+    """Days a Vault raft snapshot stays current in the bucket (1 to 3650), then it is kept
+    as a non-current version as long as a backup. Default 30."""
+    volume_kms_key_arn: pulumi.Input[str] | None = None
+    """The customer KMS key of the snapshotted EBS volumes, if their StorageClass names
+    one. Default None: the account's EBS default key, which needs no grant."""
     system_pool: str = "system"
     """Pool label of the nodes Velero runs on. Default ``system``."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -82,6 +95,11 @@ def validate_backups_args(args: BackupsArgs) -> list[Problem]:
         )
     if not 24 <= args.ttl_hours <= 8760:
         problems.append(Problem("ttl_hours", "must be from 24 to 8760", args.ttl_hours))
+    retention = args.vault_snapshot_retention_days
+    if not (isinstance(retention, int) and 1 <= retention <= 3650):
+        problems.append(
+            Problem("vault_snapshot_retention_days", "must be whole days from 1 to 3650", retention)
+        )
     if not args.namespaces:
         problems.append(Problem("namespaces", "must name at least one namespace"))
     for ns in args.namespaces:
@@ -96,49 +114,6 @@ def schedule_name(namespace: str) -> str:
     """The Schedule object the chart renders for ``namespace`` (``<release>-<key>``), which
     labels its backups ``velero.io/schedule-name``."""
     return f"{RELEASE}-{namespace}"
-
-
-def velero_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
-    """The IAM policy velero-plugin-for-aws documents, on the backup bucket's prefix, plus
-    the bucket key's use (SSE-KMS)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Snapshots",
-                "Effect": "Allow",
-                "Action": [
-                    "ec2:DescribeVolumes",
-                    "ec2:DescribeSnapshots",
-                    "ec2:CreateTags",
-                    "ec2:CreateVolume",
-                    "ec2:CreateSnapshot",
-                    "ec2:DeleteSnapshot",
-                ],
-                "Resource": "*",
-            },
-            {
-                "Sid": "Objects",
-                "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:DeleteObject",
-                    "s3:PutObject",
-                    "s3:PutObjectTagging",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                "Resource": f"{bucket_arn}/{PREFIX}/*",
-            },
-            {"Sid": "List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-            {
-                "Sid": "BucketKey",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
-                "Resource": key_arn,
-            },
-        ],
-    }
 
 
 def velero_values(
@@ -218,11 +193,14 @@ class Backups(pulumi.ComponentResource):
 
     ``opts.providers`` must carry the AWS provider and the cluster's Kubernetes provider;
     the release waits for what ``opts.depends_on`` names. ``bucket_name`` is the backup
-    bucket (``infra.backup_check`` reads it). Raises
+    bucket (``infra.backup_check`` reads it), ``bucket_arn`` and ``key_arn`` what a writer
+    of ``vault-snapshots/`` is granted. Raises
     :class:`~components._validate.ValidationError` naming every bad field.
     """
 
     bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
     release: pulumi.Resource
 
     def __init__(
@@ -243,7 +221,10 @@ class Backups(pulumi.ComponentResource):
         bucket: aws.s3.Bucket = data_bucket(
             f"{name}-bucket",
             BucketSpec(
-                purpose="velero-backups", noncurrent_days=-(-args.ttl_hours // 24), tags=tags
+                purpose="velero-backups",
+                noncurrent_days=-(-args.ttl_hours // 24),
+                expirations={f"{VAULT_SNAPSHOT_PREFIX}/": args.vault_snapshot_retention_days},
+                tags=tags,
             ),
             key=key,
             parent=self,
@@ -257,8 +238,8 @@ class Backups(pulumi.ComponentResource):
                 service_account=SERVICE_ACCOUNT,
                 inline_policies={
                     "velero": pulumi.Output.json_dumps(
-                        pulumi.Output.all(bucket.arn, key.arn).apply(
-                            lambda arns: velero_policy(arns[0], arns[1])
+                        pulumi.Output.all(bucket.arn, key.arn, args.volume_kms_key_arn).apply(
+                            lambda arns: velero_policy(arns[0], arns[1], arns[2])
                         )
                     )
                 },
@@ -279,4 +260,12 @@ class Backups(pulumi.ComponentResource):
             depends_on=after,
         )
         self.bucket_name = bucket.bucket
-        self.register_outputs({"bucket_name": self.bucket_name})
+        self.bucket_arn = bucket.arn
+        self.key_arn = key.arn
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "key_arn": self.key_arn,
+            }
+        )

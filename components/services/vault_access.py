@@ -10,6 +10,11 @@ A workload gets a secret this way: its pod runs as ServiceAccount ``service_acco
 role ``name``; Kubernetes' TokenReview confirms the token; the role hands out a token with
 policy ``name`` for ``token_ttl_s`` (renewable up to ``token_max_ttl_s``); the policy lets
 it ``read`` ``secret/data/<paths>`` and nothing else.
+
+The raft snapshot CronJob (``components/services/vault_snapshots.py``) logs in the same
+way as :data:`SNAPSHOT`, whose policy reads ``sys/storage/raft/snapshot`` (not a
+root-protected path: ``read`` is enough) and nothing else; it is no KV client, so its
+namespace is not among :func:`client_namespaces`.
 """
 
 from __future__ import annotations
@@ -41,17 +46,21 @@ class VaultWorkload:
     service_account: str
     read_paths: tuple[str, ...]
     """Paths under the KV v2 mount it may read (``ml-serving/*``)."""
+    api_read_paths: tuple[str, ...] = ()
+    """Vault API paths it may read as they are, outside the KV mount. Default none."""
+    audience: str = ""
+    """The ``aud`` the login token must carry (a projected token minted for Vault alone);
+    empty: the API server's own audience, as the agent's pod token has. Default empty."""
     token_ttl_s: int = 600
     """Lifetime of the token a login returns (10 minutes)."""
     token_max_ttl_s: int = 3600
     """Longest a token may be renewed to (1 hour): a leaked token dies within the hour."""
 
     def policy(self) -> str:
-        """The ACL policy (HCL): ``read`` on each of ``read_paths`` in the KV v2 mount."""
-        blocks = [
-            f'path "{KV_MOUNT}/data/{path}" {{\n  capabilities = ["read"]\n}}\n'
-            for path in self.read_paths
-        ]
+        """The ACL policy (HCL): ``read`` on each of ``read_paths`` in the KV v2 mount and
+        on each of ``api_read_paths``."""
+        paths = [*(f"{KV_MOUNT}/data/{path}" for path in self.read_paths), *self.api_read_paths]
+        blocks = [f'path "{path}" {{\n  capabilities = ["read"]\n}}\n' for path in paths]
         return "\n".join(blocks)
 
     def role(self) -> dict[str, object]:
@@ -62,6 +71,7 @@ class VaultWorkload:
             "token_policies": [self.name],
             "token_ttl": self.token_ttl_s,
             "token_max_ttl": self.token_max_ttl_s,
+            **({"audience": self.audience} if self.audience else {}),
         }
 
 
@@ -71,6 +81,24 @@ WORKLOADS: tuple[VaultWorkload, ...] = (
 )
 """The workloads that read secrets, by name. Their namespaces are the only ones the
 Vault NetworkPolicy admits."""
+
+
+SNAPSHOT_PATH = "sys/storage/raft/snapshot"
+SNAPSHOT = VaultWorkload(
+    "vault-snapshot",
+    NAMESPACE,
+    "vault-snapshot",
+    (),
+    api_read_paths=(SNAPSHOT_PATH,),
+    audience="vault",
+    # One login and one snapshot a run: a token that outlives the job by minutes at most.
+    token_ttl_s=300,
+    token_max_ttl_s=900,
+)
+"""The raft snapshot CronJob's access: its service account in Vault's own namespace,
+reading the snapshot endpoint and nothing else."""
+ROLES: tuple[VaultWorkload, ...] = (*WORKLOADS, SNAPSHOT)
+"""Every Kubernetes auth role and policy ``infra.vault_setup`` writes."""
 
 
 def client_namespaces() -> tuple[str, ...]:

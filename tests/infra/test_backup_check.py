@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from infra import backup_check
-from infra.backup_check import check_database, check_velero
+from infra.backup_check import check_database, check_vault_snapshots, check_velero
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 NAMESPACES = ("vault", "monitoring", "mlflow", "ml-serving")
@@ -142,17 +142,22 @@ def test_the_cli_reads_the_stack_rpo_and_exits_one_per_breach(aws, capsys) -> No
     now = dt.datetime.now(dt.UTC)
     for ns in NAMESPACES:
         put_backup(s3, f"velero-{ns}", hours_ago=8, at=now)
+    put_snapshot(s3, hours_ago=3, at=now)
     argv = ["--bucket", BUCKET, "--db-instance", "registry"]
     # dev's RPO is 26 h: a backup 8 h old is fine; prod's is 7 h: it breaches there.
+    # Vault's snapshot RPO is 7 h in dev and 2 h in prod: one 3 h old passes, resp. breaches.
     assert backup_check.main(["--stack", "dev", *argv], now=now) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 5 and all(line.startswith("ok ") for line in out)
+    assert len(out) == 6 and all(line.startswith("ok ") for line in out)
+    assert out[-1].startswith("ok     vault-snapshot: newest snapshot vault-snapshots/")
     assert backup_check.main(["--stack", "prod", *argv, "--json"], now=now) == 1
     document = json.loads(capsys.readouterr().out)
     by_subject = {f["subject"]: f for f in document["findings"]}
     assert not by_subject["velero-mlflow"]["ok"]
     assert by_subject["velero-mlflow"]["objective_s"] == 7 * 3600
     assert by_subject["rds registry"]["ok"]
+    assert not by_subject["vault-snapshot"]["ok"]
+    assert by_subject["vault-snapshot"]["objective_s"] == 2 * 3600
 
 
 def test_usage_and_config_errors_exit_two(capsys) -> None:
@@ -161,3 +166,58 @@ def test_usage_and_config_errors_exit_two(capsys) -> None:
     assert exit_.value.code == 2
     assert backup_check.main(["--stack", "nosuch", "--bucket", "b", "--db-instance", "d"]) == 2
     assert "backup_check:" in capsys.readouterr().err
+
+
+def put_snapshot(s3, hours_ago: float, at: dt.datetime = NOW, body: bytes = b"raft") -> str:
+    """Upload a snapshot as the CronJob names it, dated ``hours_ago`` before ``at`` (moto
+    stamps objects with the real clock, so the clock is frozen for the upload)."""
+    written = at - dt.timedelta(hours=hours_ago)
+    key = f"vault-snapshots/{written:%Y%m%dT%H%M%SZ}.snap"
+    with mock.patch("moto.s3.models.utcnow", return_value=written.replace(tzinfo=None)):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return key
+
+
+def test_a_fresh_vault_snapshot_passes_and_the_newest_counts(aws) -> None:
+    s3, _ = aws
+    put_snapshot(s3, hours_ago=30)
+    newest = put_snapshot(s3, hours_ago=1.5)
+    put_snapshot(s3, hours_ago=0.5, body=b"")  # an empty object is no snapshot
+    finding = check_vault_snapshots(s3, BUCKET, rpo_hours=2, now=NOW)
+    assert finding.ok and finding.age_s == 1.5 * 3600
+    assert finding.message == (
+        f"vault-snapshot: newest snapshot {newest} is 1.5 h old, within the RPO of 2 h"
+    )
+
+
+def test_a_stale_vault_snapshot_breaches(aws) -> None:
+    s3, _ = aws
+    put_snapshot(s3, hours_ago=5)
+    s3.put_object(Bucket=BUCKET, Key="velero/backups/x/velero-backup.json", Body=b"{}")
+    finding = check_vault_snapshots(s3, BUCKET, rpo_hours=2, now=NOW)
+    assert not finding.ok and finding.age_s == 5 * 3600
+    assert "is 5.0 h old, older than the RPO of 2 h" in finding.message
+
+
+def test_a_missing_vault_snapshot_breaches(aws) -> None:
+    s3, _ = aws
+    put_backup(s3, "velero-vault", hours_ago=1)  # Velero's backups are not snapshots
+    finding = check_vault_snapshots(s3, BUCKET, rpo_hours=2, now=NOW)
+    assert not finding.ok and finding.age_s is None
+    assert finding.message == "vault-snapshot: no snapshot under vault-snapshots/ in backups"
+    gone = check_vault_snapshots(s3, "nope", rpo_hours=2, now=NOW)
+    assert not gone.ok and gone.message == "vault-snapshot: backup bucket nope does not exist"
+
+
+def test_a_vault_snapshot_listing_denied_is_a_clear_breach(aws) -> None:
+    from botocore.exceptions import ClientError
+
+    s3, _ = aws
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListObjectsV2")
+    with mock.patch.object(s3, "get_paginator", side_effect=denied):
+        finding = check_vault_snapshots(s3, BUCKET, rpo_hours=2, now=NOW)
+    assert not finding.ok
+    assert finding.message == (
+        "vault-snapshot: access denied reading backup bucket backups "
+        "(needs s3:ListBucket on vault-snapshots/)"
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.services.vault_access import AUDIT_FILE, WORKLOADS
+from components.services.vault_access import AUDIT_FILE, ROLES
 from infra import vault_setup
 from tests.infra.fake_vault import VaultState, fake_vault, parse_policy
 
@@ -18,6 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hvs.operator-token-for-tests"
 SERVING_POLICY = 'path "secret/data/ml-serving/*" {\n  capabilities = ["read"]\n}\n'
 MLFLOW_POLICY = 'path "secret/data/mlflow/database" {\n  capabilities = ["read"]\n}\n'
+SNAPSHOT_POLICY = 'path "sys/storage/raft/snapshot" {\n  capabilities = ["read"]\n}\n'
+SNAPSHOT_ROLE = {
+    "bound_service_account_names": ["vault-snapshot"],
+    "bound_service_account_namespaces": ["vault"],
+    "token_policies": ["vault-snapshot"],
+    "token_ttl": 300,
+    "token_max_ttl": 900,
+    "audience": "vault",
+}
 
 
 def operator() -> dict[str, Any]:
@@ -78,6 +87,10 @@ FIRST_RUN = [
     ("POST", "/v1/sys/policies/acl/mlflow", {"policy": MLFLOW_POLICY}),
     ("GET", "/v1/auth/kubernetes/role/mlflow", None),
     ("POST", "/v1/auth/kubernetes/role/mlflow", role("mlflow", "mlflow", "mlflow")),
+    ("GET", "/v1/sys/policies/acl/vault-snapshot", None),
+    ("POST", "/v1/sys/policies/acl/vault-snapshot", {"policy": SNAPSHOT_POLICY}),
+    ("GET", "/v1/auth/kubernetes/role/vault-snapshot", None),
+    ("POST", "/v1/auth/kubernetes/role/vault-snapshot", SNAPSHOT_ROLE),
 ]
 
 
@@ -87,7 +100,7 @@ def test_a_first_run_makes_exactly_the_documented_calls(capsys) -> None:
         status, out, err = run(address, capsys)
     assert (status, err) == (0, "")
     assert state.calls == FIRST_RUN
-    assert out.splitlines()[-1] == "8 change(s)"
+    assert out.splitlines()[-1] == "10 change(s)"
     assert state.audit["file/"]["options"] == {"file_path": AUDIT_FILE}
     assert state.mounts["secret/"]["options"] == {"version": "2"}
     assert state.roles["ml-serving"]["token_ttl"] == 600  # minutes, not days
@@ -100,7 +113,7 @@ def test_a_second_run_writes_nothing(capsys) -> None:
         state.calls.clear()
         status, out, _ = run(address, capsys)
     assert status == 0 and out == "nothing to change\n"
-    assert [method for method, _, _ in state.calls] == ["GET"] * 8
+    assert [method for method, _, _ in state.calls] == ["GET"] * 10
     assert [path for _, path, _ in state.calls] == [p for m, p, _ in FIRST_RUN if m == "GET"]
 
 
@@ -150,7 +163,7 @@ def test_the_printed_policy_is_all_the_token_needs_and_no_root_token_is_involved
     assert "*" not in "".join(grants) and "sys/*" not in grants
     for path in list(grants):
         if path.startswith("sys/policies/acl/"):
-            assert path.rsplit("/", 1)[1] in {w.name for w in WORKLOADS}
+            assert path.rsplit("/", 1)[1] in {w.name for w in ROLES}
     # Each grant is needed: without any one path, a first run is refused.
     for path in grants:
         fewer = {p: c for p, c in grants.items() if p != path}
@@ -219,3 +232,21 @@ def test_a_token_without_a_path_is_told_every_capability_it_lacks_there(capsys) 
     assert status == 1
     assert 'the token lacks [create, update] on path "sys/mounts/secret"' in err
     assert "secret/" not in state.mounts and "kubernetes/" in state.auth
+
+
+def test_the_snapshot_role_reads_the_snapshot_endpoint_and_nothing_else(capsys) -> None:
+    state = VaultState(tokens=operator())
+    with fake_vault(state) as address:
+        assert run(address, capsys)[0] == 0
+    grants = parse_policy(state.policies["vault-snapshot"])
+    assert grants == {"sys/storage/raft/snapshot": {"read"}}
+    role = state.roles["vault-snapshot"]
+    assert role["bound_service_account_names"] == ["vault-snapshot"]
+    assert role["bound_service_account_namespaces"] == ["vault"]
+    assert role["token_policies"] == ["vault-snapshot"] and role["audience"] == "vault"
+    assert role["token_max_ttl"] <= 900
+    # The CronJob's service account is the one the role binds, in the same namespace.
+    from components.services import vault_snapshots
+
+    assert role["bound_service_account_names"][0] == vault_snapshots.SERVICE_ACCOUNT
+    assert role["audience"] == vault_snapshots.TOKEN_AUDIENCE

@@ -109,10 +109,19 @@ def test_irsa_with_the_plugins_documented_policy_scoped_to_the_bucket(run) -> No
 
 
 def test_the_backup_bucket_keeps_old_versions_as_long_as_a_backup(run) -> None:
-    (rule,) = one(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
+    rules = one(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
         "rules"
     ]
-    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 90
+    by_id = {r["id"]: r for r in rules}
+    assert set(by_id) == {"noncurrent-versions", "expire-vault-snapshots"}
+    rule = by_id["noncurrent-versions"]
+    assert rule["filter"] == {} and rule["noncurrentVersionExpiration"]["noncurrentDays"] == 90
+    # Vault's snapshots are current for their retention, then non-current like the rest.
+    snapshots = by_id["expire-vault-snapshots"]
+    assert snapshots["status"] == "Enabled"
+    assert snapshots["filter"] == {"prefix": "vault-snapshots/"}
+    assert snapshots["expiration"] == {"days": ARGS.vault_snapshot_retention_days}
+    assert "noncurrentVersionExpiration" not in snapshots
     (sse,) = one(
         run,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -133,9 +142,59 @@ def test_the_backup_bucket_keeps_old_versions_as_long_as_a_backup(run) -> None:
         ({"namespaces": ()}, "namespaces"),
         ({"namespaces": ("mlflow", "mlflow")}, "namespaces"),
         ({"namespaces": ("Not_A_Namespace",)}, "namespaces"),
+        ({"vault_snapshot_retention_days": 0}, "vault_snapshot_retention_days"),
+        ({"vault_snapshot_retention_days": 4000}, "vault_snapshot_retention_days"),
     ],
 )
 def test_bad_arguments_name_their_field(change: dict, field: str) -> None:
     assert [p.field for p in validate_backups_args(replace(ARGS, **change))] == [field]
     with pytest.raises(ValidationError, match=field):
         Backups("bk", replace(ARGS, **change))
+
+
+def test_no_customer_key_on_the_volumes_means_no_key_grant(run) -> None:
+    """The StorageClass Velero snapshots leaves the key to the account's EBS default, so
+    the role holds no KMS permission beyond the bucket key's."""
+    policy = json.loads(one(run, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    kms = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in _actions(s))]
+    assert [s["Sid"] for s in kms] == ["BucketKey"]
+    assert kms[0]["Resource"] == one(run, "aws:kms/key:Key").outputs["arn"]
+
+
+VOLUME_KEY = "arn:aws:kms:us-west-2:123456789012:key/0b1c2d3e-1111-2222-3333-444455556666"
+
+
+def _actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_volumes_on_a_customer_key_get_exactly_the_documented_use_of_that_key() -> None:
+    run = plan(lambda: Backups("bk", replace(ARGS, volume_kms_key_arn=VOLUME_KEY)))
+    policy = json.loads(one(run, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    grants, use = statements["VolumeKeyGrants"], statements["VolumeKey"]
+    assert grants == {
+        "Sid": "VolumeKeyGrants",
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": VOLUME_KEY,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
+    assert sorted(_actions(use)) == [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+    ]
+    assert use["Resource"] == VOLUME_KEY and "Condition" not in use
+    # Nothing else in the policy touches KMS on any other resource, and nothing on "*".
+    for statement in policy["Statement"]:
+        if any(a.startswith("kms:") for a in _actions(statement)):
+            assert statement["Resource"] != "*", statement["Sid"]
+    assert velero.velero_policy("b", "k")["Statement"] == [
+        s
+        for s in velero.velero_policy("b", "k", VOLUME_KEY)["Statement"]
+        if not s["Sid"].startswith("VolumeKey")
+    ]
