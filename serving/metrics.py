@@ -196,6 +196,16 @@ class ServiceMetrics:
         self.cancelled = Counter(
             "serving_cancelled", "Requests abandoned by their client.", ["model"], registry=reg
         )
+        self.startup_phase = Gauge(
+            "serving_startup_phase_seconds",
+            "Time from process start to ready, by phase (imports, resolve, download, load, "
+            "workers, warm_up, serve); the phases sum to serving_startup_seconds.",
+            ["phase"],
+            registry=reg,
+        )
+        self.startup = Gauge(
+            "serving_startup_seconds", "Time from process start to ready.", registry=reg
+        )
         reg.register(
             _CountOf(
                 "serving_log_dropped",
@@ -207,6 +217,13 @@ class ServiceMetrics:
     def watch_workers(self, pools: Mapping[str, WorkerPool]) -> None:
         """Report each model's predict workers: resident memory and deaths, read at scrape."""
         self.registry.register(_WorkerCollector(pools))
+
+    def record_startup(self, phases_s: Mapping[str, float], total_s: float | None) -> None:
+        """Set the startup gauges once the service is ready (``serving.startup``'s report)."""
+        for phase, seconds in phases_s.items():
+            self.startup_phase.labels(phase).set(seconds)
+        if total_s is not None:
+            self.startup.set(total_s)
 
     def observer(self, model: str) -> ModelObserver:
         """Return the ``BatchObserver`` for ``model`` (labels bound once; series created at 0)."""
