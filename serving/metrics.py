@@ -134,6 +134,7 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         reg = self.registry
         self.requests = Counter(
             "serving_requests",
@@ -230,9 +231,22 @@ class ServiceMetrics:
         return ModelObserver(self, model)
 
     def observe_request(self, model: str, endpoint: str, code: int, seconds: float) -> None:
-        """Count one answered request and record its latency."""
-        self.requests.labels(model, endpoint, str(code)).inc()
-        self.request_latency.labels(model, endpoint).observe(seconds)
+        """Count one answered request and record its latency.
+
+        The labelled series are looked up once per (model, endpoint, code) and kept: the
+        two ``labels`` calls were 1 % of the service's GIL time at 64 clients (py-spy).
+        The keys are bounded (served models or ``UNKNOWN_MODEL``, two endpoints, codes).
+        """
+        key = (model, endpoint, code)
+        series = self._request_series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(model, endpoint, str(code)),
+                self.request_latency.labels(model, endpoint),
+            )
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of this registry."""
