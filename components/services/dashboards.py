@@ -175,6 +175,16 @@ def _panels() -> list[dict[str, Any]]:
             "not queued without bound.",
         ),
         _panel(
+            "Startup to ready, by phase",
+            [
+                ("max by (pod, phase) (serving_startup_phase_seconds)", "{{pod}} {{phase}}"),
+                ("max by (pod) (serving_startup_seconds)", "{{pod}} total"),
+            ],
+            unit="s",
+            description="From process start to ready: imports, resolve, download, load, "
+            "workers, warm_up, serve (they sum to the total); set once per pod at ready.",
+        ),
+        _panel(
             "GPU utilisation",
             [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu {{gpu}}")],
             unit="percent",

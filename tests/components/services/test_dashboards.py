@@ -62,6 +62,7 @@ def exposed_metric_names() -> set[str]:
     observer.on_dispatch(size=4, items=2, reason="full", queue_waits_s=[0.001], queue_depth=0)
     observer.on_batch_done(0.01, ok=True)
     metrics.observe_request("anomaly", "infer", 200, 0.02)
+    metrics.record_startup({"imports": 1.5, "load": 2.0}, 3.5)
     text = metrics.render().decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
