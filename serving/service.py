@@ -9,9 +9,9 @@ Warm-up: once the batchers run, each model that offers a warm-up batch
 (``warm_up_items``) gets it submitted through its batcher, the path a real batch
 takes (its worker processes included). Readiness stays false (``warming up``) until
 every one has been predicted; a failed warm-up keeps the service not ready, the
-reason naming the model and its error, while liveness holds (a restart would fail
-the same way). When ready, the startup report (``serving.startup``) is logged as one
-``ready`` line and set on ``/metrics``.
+reason naming the model and its error's type (the log has the message), while
+liveness holds (a restart would fail the same way). When ready, the startup report
+(``serving.startup``) is logged as one ``ready`` line and set on ``/metrics``.
 """
 
 from __future__ import annotations
@@ -241,8 +241,14 @@ class ServiceState:
             try:
                 await asyncio.gather(*(self.batchers[name].submit(it) for it in items))
             except Exception as exc:
-                self.warm_up_failure = f"model {name!r} warm-up failed: {_describe(exc)}"
-                log.error("warm-up failed: not ready", extra={"model": name, "error": str(exc)})
+                # The type only: readiness needs no token, and a model's message may name
+                # internal paths (the same rule as a request's error); the log has it all.
+                kind = type(exc).__name__
+                self.warm_up_failure = f"model {name!r} warm-up failed: {kind} (see the log)"
+                log.error(
+                    "warm-up failed: not ready",
+                    extra={"model": name, "error": f"{kind}: {exc}"},
+                )
                 return
         self.startup.lap("warm_up")
         self._ready()
@@ -304,11 +310,6 @@ class ServiceState:
                 404, f"model {name!r} has no version {version!r}; served version: {model.version}"
             )
         return model
-
-
-def _describe(exc: BaseException) -> str:
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _rows_of(item: PreparedItem) -> int:
