@@ -1,17 +1,22 @@
-"""Serving benchmark: the in-process limit, then the service batched and unbatched under load.
+"""Serving benchmark: the in-process limit, then the service in three modes under load.
 
 ``python -m bench.serving [--json] [--warmup-s 2] [--duration-s 8]`` (``make bench``):
 
 1. trains the demo IsolationForest and registers it in a throw-away local MLflow
    registry (``serving.demo.train_and_register``);
-2. times the model's ``predict`` in this process through ``mlflow.pyfunc`` at batch
-   sizes 1, 8, 32, 64 and 128: the most the service could ever do (timed again at the
+2. times the model's predict in this process at batch sizes 1, 8, 32, 64 and 128,
+   through ``mlflow.pyfunc`` and through the flavor's own predict (what the service
+   calls, ``serving.model``): the most the service could ever do (timed again at the
    end; per size the faster of the two counts, the stricter yardstick);
-3. starts ``python -m serving`` on 127.0.0.1 twice, batching on (the defaults) and
-   off (``--max-batch-size 1``), and drives closed-loop single-row V2 infer requests
-   at concurrency 1, 16 and 64 with wrk (or, without wrk, an asyncio client);
-4. prints requests/s, p50, p99 and errors per run, the ratios against the limit, the
-   targets, the CPU the load generator and the server used, and the service's RSS.
+3. starts ``python -m serving`` on 127.0.0.1 three times: **batched** (the defaults),
+   **unbatched** (``--max-batch-size 1``) and **processes** (batched, predict in
+   ``--predict-processes auto`` worker processes), times each from spawn to ready,
+   and drives closed-loop single-row V2 infer requests with wrk (or, without wrk, an
+   asyncio client): batched at concurrency 1, 16 and 64, the others at 1 and 64;
+4. prints requests/s, p50, p99 and errors per run, the CPU of the load generator and
+   of the service (all its processes), the RSS before and after each run, the peak
+   RSS of every process, the startup phases the service logged, the ratios, and each
+   target of the issue with its measured value and PASS or FAIL.
 
 Progress goes to stderr; ``--json`` prints one object (schema: ``bench.report``).
 Exit status: 0 when the run completed (whether or not targets hold), 1 when the
@@ -25,24 +30,23 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.loadgen import WRK_INSTALL_HINT, LoadError, LoadResult, run_asyncio, run_wrk
+from bench.process import Service, proc_stat_cpu_ticks, proc_status_kb
 from bench.report import BATCH_SIZES, check_targets, compute_ratios, render_text
 
+__all__ = ["Service", "main", "proc_stat_cpu_ticks", "proc_status_kb"]
+
 CONCURRENCIES = (1, 16, 64)
-READY_TIMEOUT_S = 180.0
-STOP_TIMEOUT_S = 60.0
+#: Concurrencies the other modes run at (of those asked for): what their targets use.
+SHORT_MODES = {"unbatched": (1, 64), "processes": (1, 64)}
 #: One row of the demo's feature space, as the single [1, 3] FP64 tensor the V2 API takes.
 REQUEST_BODY = (
     '{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP64","data":[[41.0,52.5,120.0]]}]}'
@@ -55,60 +59,48 @@ def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def proc_status_kb(text: str, key: str) -> int:
-    """Return the ``key`` field (e.g. ``VmHWM``) of a /proc/<pid>/status text, in kB.
-
-    Raises ``KeyError`` naming the field when it is absent.
-    """
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name == key:
-            return int(value.split()[0])
-    raise KeyError(f"{key} not in /proc status")
-
-
-def proc_stat_cpu_ticks(text: str) -> int:
-    """Return utime + stime (clock ticks) from a /proc/<pid>/stat line.
-
-    The command name may hold spaces and parentheses, so fields are counted after
-    its last ``)``. Raises ``ValueError`` for a malformed line.
-    """
-    rest = text[text.rindex(")") + 2 :].split()
-    # rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return int(rest[11]) + int(rest[12])
-
-
-def _read_proc(pid: int, name: str) -> str:
-    return Path(f"/proc/{pid}/{name}").read_text()
-
-
-def measure_limit(uri: str, seconds: float) -> dict[str, dict[str, float]]:
-    """Time ``predict`` of the model at ``uri`` in-process for each of ``BATCH_SIZES``.
+def time_predict(
+    predict: Callable[[Any], object], data: Any, seconds: float, label: str
+) -> dict[str, dict[str, float]]:
+    """Time ``predict`` on the first rows of ``data`` for each of ``BATCH_SIZES``.
 
     Each size gets 3 warm-up calls, then calls for about ``seconds`` (at least 5);
     ``ms_per_call`` is the median call, ``rows_per_s`` the batch size over it.
     """
-    import mlflow.pyfunc
-
-    from serving.demo import synthetic_metrics
-
-    model = mlflow.pyfunc.load_model(uri)
-    data = synthetic_metrics(n_rows=max(BATCH_SIZES))
     limit: dict[str, dict[str, float]] = {}
     for batch in BATCH_SIZES:
         frame = data.head(batch).reset_index(drop=True)
         for _ in range(3):
-            model.predict(frame)
+            predict(frame)
         calls: list[float] = []
         end = time.perf_counter() + seconds
         while len(calls) < 5 or time.perf_counter() < end:
             start = time.perf_counter()
-            model.predict(frame)
+            predict(frame)
             calls.append(time.perf_counter() - start)
         per_call = statistics.median(calls)
         limit[str(batch)] = {"rows_per_s": batch / per_call, "ms_per_call": per_call * 1e3}
-        progress(f"limit batch {batch}: {batch / per_call:.0f} rows/s, {per_call * 1e3:.2f} ms")
+        progress(
+            f"limit ({label}) batch {batch}: {batch / per_call:.0f} rows/s, {per_call * 1e3:.2f} ms"
+        )
     return limit
+
+
+def measure_limit(uri: str, seconds: float) -> dict[str, dict[str, dict[str, float]]]:
+    """The in-process limit of the model at ``uri``: ``{"pyfunc": table, "flavor": table}``.
+
+    ``pyfunc`` is ``PyFuncModel.predict``; ``flavor`` the predict the service runs a
+    batch through (``serving.model``: the flavor's own where validating once is safe).
+    """
+    from serving.demo import synthetic_metrics
+    from serving.model import load_model
+
+    model = load_model("anomaly-detector", uri)
+    data = synthetic_metrics(n_rows=max(BATCH_SIZES))
+    return {
+        "pyfunc": time_predict(model.pyfunc.predict, data, seconds, "pyfunc"),
+        "flavor": time_predict(model.predict_frame, data, seconds, "flavor"),
+    }
 
 
 def best_limit(*measurements: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -125,78 +117,21 @@ def best_limit(*measurements: dict[str, dict[str, float]]) -> dict[str, dict[str
     return merged
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Service:
-    """A ``python -m serving`` child process on 127.0.0.1 with its log in a file."""
-
-    def __init__(self, model_uri: str, tracking_uri: str, extra: Sequence[str], log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
-        argv = [sys.executable, "-m", "serving", "--model", f"anomaly-detector={model_uri}"]
-        argv += ["--host", "127.0.0.1", "--port", str(self.port), *extra]
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def url(self, path: str) -> str:
-        """Return the absolute URL of ``path`` on this service."""
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        """Return the last ``lines`` lines of the service's log."""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Poll ``/v2/health/ready`` until 200; raise ``RuntimeError`` on exit or timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                status = self.proc.returncode
-                raise RuntimeError(f"service exited with {status}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url("/v2/health/ready"), timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"service not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def cpu_s(self) -> float:
-        """Return the service's user+system CPU seconds so far."""
-        return proc_stat_cpu_ticks(_read_proc(self.proc.pid, "stat")) / os.sysconf("SC_CLK_TCK")
-
-    def memory_mb(self, key: str) -> float:
-        """Return a /proc status memory field (``VmRSS``, ``VmHWM``) in MB."""
-        return proc_status_kb(_read_proc(self.proc.pid, "status"), key) / 1024
-
-    def stop(self) -> None:
-        """SIGTERM (the service drains), then SIGKILL after ``STOP_TIMEOUT_S``."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def run_mode(
     mode: str, service: Service, driver: Driver, args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], float]:
-    """Drive ``service`` at each concurrency; return the runs and the peak RSS in MB."""
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Drive ``service`` at each of the mode's concurrencies; return runs and peak RSS (MB)."""
     url = service.url("/v2/models/anomaly-detector/infer")
     runs = []
+    short = SHORT_MODES.get(mode)
     for concurrency in args.concurrency:
+        if short is not None and concurrency not in short:
+            continue
         progress(f"{mode} c={concurrency}: warm-up {args.warmup_s:g} s")
         if args.warmup_s > 0:
             driver(url, REQUEST_BODY, concurrency, 0.0, args.warmup_s)
         progress(f"{mode} c={concurrency}: measuring {args.duration_s:g} s")
+        rss_before = service.memory_mb("VmRSS")
         cpu_before, t_before = service.cpu_s(), time.monotonic()
         result = driver(url, REQUEST_BODY, concurrency, 0.0, args.duration_s)
         server_cpu = (service.cpu_s() - cpu_before) / (time.monotonic() - t_before)
@@ -209,6 +144,7 @@ def run_mode(
             "errors": result.errors,
             "loadgen_cpu": round(result.cpu_cores, 3),
             "server_cpu": round(server_cpu, 3),
+            "rss_before_mb": round(rss_before, 1),
             "rss_mb": round(service.memory_mb("VmRSS"), 1),
         }
         progress(
@@ -216,7 +152,7 @@ def run_mode(
             f"p99 {run['p99_ms']:.2f} ms, errors {run['errors']}"
         )
         runs.append(run)
-    return runs, round(service.memory_mb("VmHWM"), 1)
+    return runs, service.peak_rss_mb()
 
 
 def _concurrencies(raw: str) -> tuple[int, ...]:
@@ -235,7 +171,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--warmup-s", type=float, default=2.0, help="warm-up per run (2)")
     parser.add_argument("--duration-s", type=float, default=8.0, help="measurement per run (8)")
-    parser.add_argument("--limit-s", type=float, default=1.5, help="timing per batch size (1.5)")
+    parser.add_argument("--limit-s", type=float, default=1.0, help="timing per batch size (1.0)")
     parser.add_argument(
         "--concurrency", type=_concurrencies, default=CONCURRENCIES, help="list (1,16,64)"
     )
@@ -245,7 +181,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--root", type=Path, help="registry and logs directory (a temp dir)")
     parser.add_argument("--batched-args", default="", help="extra service flags, batched mode")
     parser.add_argument("--unbatched-args", default="", help="extra service flags, unbatched")
-    parser.add_argument("--modes", default="batched,unbatched", help="modes to run (both)")
+    parser.add_argument(
+        "--modes", default="batched,unbatched,processes", help="modes to run (all three)"
+    )
     args = parser.parse_args(argv)
     if args.duration_s <= 0 or args.warmup_s < 0 or args.limit_s <= 0:
         parser.error("need --duration-s > 0, --limit-s > 0 and --warmup-s >= 0")
@@ -281,32 +219,38 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "processes": ["--predict-processes", "auto", *shlex.split(args.batched_args)],
     }
     runs: list[dict[str, Any]] = []
-    peak: dict[str, float] = {}
+    peak: dict[str, dict[str, float]] = {}
+    startup: dict[str, dict[str, Any]] = {}
     for mode in args.modes:
         progress(f"starting the service ({mode}: {' '.join(mode_flags[mode]) or 'defaults'})")
         service = Service(
             uri, tracking_uri_for(root / "registry"), mode_flags[mode], root / f"{mode}.log"
         )
         try:
-            service.wait_ready()
+            ready_s = service.wait_ready()
+            startup[mode] = {"ready_s": round(ready_s, 3), **service.startup_report()}
+            progress(f"{mode}: ready {ready_s:.2f} s after spawn")
             mode_runs, peak[mode] = run_mode(mode, service, driver, args)
             runs += mode_runs
         finally:
             service.stop()
     progress("timing the in-process limit again (the faster of the two counts)")
-    limit = best_limit(first_limit, measure_limit(uri, args.limit_s))
+    second_limit = measure_limit(uri, args.limit_s)
+    limit = best_limit(first_limit["pyfunc"], second_limit["pyfunc"])
     report: dict[str, Any] = {
         "model": "anomaly-detector: IsolationForest, 100 trees, 3 float64 features (mlflow.pyfunc)",
         "limit": limit,
+        "limit_flavor": best_limit(first_limit["flavor"], second_limit["flavor"]),
         "runs": runs,
         "loadgen": driver_name,
+        "startup": startup,
         "peak_rss_mb": peak,
         "settings": {"warmup_s": args.warmup_s, "duration_s": args.duration_s},
         "machine": {"cpus": os.cpu_count()},
     }
     try:
         report["ratios"] = compute_ratios(limit, runs)
-        report["targets"] = check_targets(limit, runs)
+        report["targets"] = check_targets(limit, runs, startup)
     except KeyError as exc:  # a partial run (--modes/--concurrency) has no full ratio set
         progress(f"ratios skipped: {exc.args[0]}")
         report["ratios"] = {}

@@ -5,8 +5,9 @@ registry, loads it the way the service does (``serving.model.load_model``) and
 times, with the service's own functions and no HTTP:
 
 - per request: JSON decode (orjson), V2 validation/decode, response encode (orjson);
-- per batch of ``--batch`` single-row requests: frame assembly, ``mlflow.pyfunc``
-  predict, splitting the result per request.
+- per batch of ``--batch`` single-row requests: frame assembly, the predict the
+  service calls (``Model.predict_frame``: the flavor's own where validating once is
+  safe), ``mlflow.pyfunc`` predict for comparison, splitting the result per request.
 
 It is a profile, not a test: the figures explain the HTTP benchmark's ceiling
 (``docs/performance.md``). Exit status 0, or 2 for bad flags.
@@ -71,12 +72,14 @@ def measure(batch: int, seconds: float) -> dict[str, dict[str, float]]:
         * us,
         "encode_response": time_call(encode, seconds) * us,
     }
-    predict = time_call(lambda: model.pyfunc.predict(frame), seconds * 2)
+    predict = time_call(lambda: model.predict_frame(frame), seconds * 2)
+    pyfunc = time_call(lambda: model.pyfunc.predict(frame), seconds * 2)
     whole = time_call(lambda: model.predict_batch(items), seconds * 2)
     assemble = time_call(lambda: model.assemble(items), seconds)
     per_batch = {
         "assemble_frame": assemble * us,
-        "pyfunc_predict": predict * us,
+        "service_predict": predict * us,
+        "pyfunc_predict": pyfunc * us,
         "split_results": max(0.0, whole - predict - assemble) * us,
     }
     return {"per_request": per_request, "per_batch": per_batch}

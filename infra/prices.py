@@ -85,8 +85,7 @@ def load(path: Path) -> dict[str, InstancePrice]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PriceFileError(
-                f"{where}: needs usdPerHour, vcpus and memoryGib numbers (and optional gpus): "
-                f"{exc}"
+                f"{where}: needs usdPerHour, vcpus and memoryGib numbers (and optional gpus): {exc}"
             ) from None
         if price.usd_per_hour < 0 or price.vcpus <= 0 or price.memory_gib <= 0 or price.gpus < 0:
             raise PriceFileError(f"{where}: prices and sizes must be positive")

@@ -29,6 +29,7 @@ import uvicorn
 from serving.connections import ConnectionLimits, guarded_protocol
 from serving.logs import configure_logging
 from serving.settings import Settings, SettingsError, parse_settings
+from serving.startup import StartupClock
 
 log = logging.getLogger("serving")
 
@@ -103,25 +104,24 @@ def _ensure_descriptors(max_connections: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-def build_server(settings: Settings) -> _Server:
+def build_server(settings: Settings, startup: StartupClock) -> _Server:
     """Load every model in ``settings`` and wrap the app in a uvicorn server (not started).
 
-    Raises ``serving.model.ModelLoadError`` if a model cannot be loaded.
+    Laps ``startup`` for each model's phases; the warm-up batch runs once the server
+    has started (``ServiceState.start``). Raises ``serving.model.ModelLoadError`` if a
+    model cannot be loaded.
     """
     from serving.app import create_app
     from serving.model import load_model
 
+    startup.lap("imports")
     models = []
     for spec in settings.models:
         log.info("loading model", extra={"model": spec.name, "uri": spec.uri})
-        model = load_model(spec.name, spec.uri)
-        try:
-            model.warm_up()
-        except Exception as exc:  # a model may legitimately refuse neutral values
-            log.warning("warm-up predict failed", extra={"model": spec.name, "error": str(exc)})
+        model = load_model(spec.name, spec.uri, startup)
         log.info("model loaded", extra={"model": model.name, "version": model.version})
         models.append(model)
-    app = create_app(models, settings)
+    app = create_app(models, settings, startup=startup)
     app.state.service.decoder.start()
     # MLflow, pandas and the models leave ~350,000 long-lived objects; a full
     # collection scanning them stalled every request for 0.3-0.8 s under load (p99).
@@ -145,6 +145,9 @@ def build_server(settings: Settings) -> _Server:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Nothing reads the client's address (the access log does not log it), so the
+        # X-Forwarded-For rewrite of every request's scope would be work for nobody.
+        proxy_headers=False,
         # Our drain has already waited for in-flight work; this only bounds the close.
         timeout_graceful_shutdown=5,
     )
@@ -166,10 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     # A production server makes no outbound calls of its own; users may opt back in.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    startup = StartupClock()
+    # Imported here, in the ``imports`` lap: loading a model needs them anyway.
+    import mlflow.pyfunc  # noqa: F401
+
     from serving.model import ModelLoadError
 
     try:
-        server = build_server(settings)
+        server = build_server(settings, startup)
     except ModelLoadError as exc:
         log.error("cannot load model", extra={"error": str(exc)})
         return 1

@@ -27,6 +27,7 @@ from serving.predict import INVOCATIONS, V2_EXPLAIN, V2_INFER, predict
 from serving.protocol import model_metadata, server_metadata
 from serving.service import ServiceState
 from serving.settings import Settings
+from serving.startup import StartupClock
 from serving.tracing import Tracing
 
 __all__ = ["HttpError", "InferFrontDoor", "ServiceState", "create_app", "read_body"]
@@ -47,16 +48,22 @@ def _answering_http_errors(fn: Handler) -> Handler:
 
 
 def create_app(
-    models: Sequence[Model], settings: Settings, tracing: Tracing | None = None
+    models: Sequence[Model],
+    settings: Settings,
+    tracing: Tracing | None = None,
+    startup: StartupClock | None = None,
 ) -> InferFrontDoor:
     """Build the ASGI app serving ``models`` (the first is the default for ``/invocations``).
+
+    ``startup``: the laps so far (``python -m serving`` passes its own, counted from
+    the process's start); the service laps the rest up to ready.
 
     Returns the ``InferFrontDoor`` in front of the Starlette app. The lifespan starts
     the batchers and drains them on shutdown; ``app.state.service`` is the
     ``ServiceState`` (``python -m serving`` calls its ``drain`` on SIGTERM first).
     Raises ``ValueError`` if ``models`` is empty or the batch settings are invalid.
     """
-    state = ServiceState(models, settings, tracing or Tracing())
+    state = ServiceState(models, settings, tracing or Tracing(), startup)
 
     async def server(_: Request) -> Response:
         return json_response(server_metadata())

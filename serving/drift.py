@@ -248,6 +248,12 @@ class Window:
             self._next = end % self.size
             self._rows = min(self.size, self._rows + take)
 
+    def clear(self) -> None:
+        """Forget every row."""
+        with self._lock:
+            self._next = 0
+            self._rows = 0
+
     def snapshot(self) -> tuple[dict[str, np.ndarray], int, float]:
         """Copy the window: ``(values by feature, rows, age of its oldest row in s)``."""
         with self._lock:

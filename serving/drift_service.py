@@ -95,6 +95,11 @@ class DriftService:
         for item in items:
             monitor.window.observe(item.columns, item.rows)
 
+    def clear(self) -> None:
+        """Empty every window (after the warm-up, whose rows are not traffic)."""
+        for monitor in self.monitors.values():
+            monitor.window.clear()
+
     def report(self, model: str) -> dict[str, object] | None:
         """The last report of ``model`` as JSON, None when it has no reference."""
         monitor = self.monitors.get(model)

@@ -134,6 +134,7 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         reg = self.registry
         self.requests = Counter(
             "serving_requests",
@@ -196,6 +197,16 @@ class ServiceMetrics:
         self.cancelled = Counter(
             "serving_cancelled", "Requests abandoned by their client.", ["model"], registry=reg
         )
+        self.startup_phase = Gauge(
+            "serving_startup_phase_seconds",
+            "Time from process start to ready, by phase (imports, resolve, download, load, "
+            "workers, warm_up, serve); the phases sum to serving_startup_seconds.",
+            ["phase"],
+            registry=reg,
+        )
+        self.startup = Gauge(
+            "serving_startup_seconds", "Time from process start to ready.", registry=reg
+        )
         reg.register(
             _CountOf(
                 "serving_log_dropped",
@@ -208,14 +219,34 @@ class ServiceMetrics:
         """Report each model's predict workers: resident memory and deaths, read at scrape."""
         self.registry.register(_WorkerCollector(pools))
 
+    def record_startup(self, phases_s: Mapping[str, float], total_s: float | None) -> None:
+        """Set the startup gauges once the service is ready (``serving.startup``'s report)."""
+        for phase, seconds in phases_s.items():
+            self.startup_phase.labels(phase).set(seconds)
+        if total_s is not None:
+            self.startup.set(total_s)
+
     def observer(self, model: str) -> ModelObserver:
         """Return the ``BatchObserver`` for ``model`` (labels bound once; series created at 0)."""
         return ModelObserver(self, model)
 
     def observe_request(self, model: str, endpoint: str, code: int, seconds: float) -> None:
-        """Count one answered request and record its latency."""
-        self.requests.labels(model, endpoint, str(code)).inc()
-        self.request_latency.labels(model, endpoint).observe(seconds)
+        """Count one answered request and record its latency.
+
+        The labelled series are looked up once per (model, endpoint, code) and kept: the
+        two ``labels`` calls were 1 % of the service's GIL time at 64 clients (py-spy).
+        The keys are bounded (served models or ``UNKNOWN_MODEL``, two endpoints, codes).
+        """
+        key = (model, endpoint, code)
+        series = self._request_series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(model, endpoint, str(code)),
+                self.request_latency.labels(model, endpoint),
+            )
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of this registry."""

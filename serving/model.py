@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
     from opentelemetry.trace import SpanContext
 
+    from serving.startup import StartupClock
+
 PLATFORM = "mlflow"
 #: Column types that pyfunc's enforcement leaves as they are in a frame holding the
 #: signature's dtypes (strings, bytes and datetimes it may convert: they keep pyfunc).
@@ -166,20 +168,16 @@ class MlflowModel:
             return None
         return functools.partial(load_model, self.name, self.source)
 
+    def warm_up_items(self) -> list[PreparedItem]:
+        """The warm-up batch: one row of neutral values in the signature's dtypes."""
+        return [warm_up_item(self.inputs)]
+
     def warm_up(self) -> None:
-        """Run one predict on a 1-row frame of neutral values, so the first request is not slow.
+        """Predict the warm-up batch here, so the first request is not slow.
 
         Raises whatever the model raises (the caller decides whether that is fatal).
         """
-        columns = {}
-        for c in self.inputs:
-            if c.type in ("string", "binary"):
-                columns[c.name] = np.array(["" if c.type == "string" else b""], dtype=object)
-            elif c.type == "datetime":
-                columns[c.name] = np.array(["1970-01-01"], dtype=c.dtype)
-            else:
-                columns[c.name] = np.zeros(1, dtype=c.dtype)
-        self.predict_batch([PreparedItem(columns, 1)])
+        self.predict_batch(self.warm_up_items())
 
     def assemble(self, items: Sequence[PreparedItem]) -> pd.DataFrame:
         """Concatenate the items' columns into one DataFrame (no copy for a single item)."""
@@ -225,6 +223,19 @@ class MlflowModel:
             results.append(Prediction({k: v[start:stop] for k, v in outputs.items()}, tabular))
             start = stop
         return results
+
+
+def warm_up_item(inputs: Sequence[ColumnSpec]) -> PreparedItem:
+    """One row of neutral values (0, false, "", the epoch) in each column's dtype."""
+    columns = {}
+    for c in inputs:
+        if c.type in ("string", "binary"):
+            columns[c.name] = np.array(["" if c.type == "string" else b""], dtype=object)
+        elif c.type == "datetime":
+            columns[c.name] = np.array(["1970-01-01"], dtype=c.dtype)
+        else:
+            columns[c.name] = np.zeros(1, dtype=c.dtype)
+    return PreparedItem(columns, 1)
 
 
 def flavor_predict(
@@ -280,23 +291,36 @@ def resolve_uri(uri: str) -> tuple[str, str]:
     return f"models:/{name}/{version}", version
 
 
-def load_model(name: str, uri: str) -> MlflowModel:
+def load_model(name: str, uri: str, clock: StartupClock | None = None) -> MlflowModel:
     """Load ``uri`` through ``mlflow.pyfunc`` and serve it as ``name``.
 
-    Honours ``MLFLOW_TRACKING_URI`` (and the registry URI) for ``models:/`` URIs.
-    Raises ``ModelLoadError`` naming the model and the cause if the URI does not
-    resolve, the artifacts cannot be loaded, or the model has no usable signature.
+    Honours ``MLFLOW_TRACKING_URI`` (and the registry URI) for ``models:/`` URIs. With
+    ``clock``, laps ``resolve``, ``download`` (a local artifact store's files are used
+    where they are) and ``load``. Raises ``ModelLoadError`` naming the model and the
+    cause if the URI does not resolve, the artifacts cannot be loaded, or the model has
+    no usable signature.
     """
+    import mlflow.artifacts
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
+    lap = clock.lap if clock is not None else _no_lap
     try:
         pinned, version = resolve_uri(uri)
     except ModelLoadError as exc:
         raise ModelLoadError(f"model {name!r}: {exc}") from None
+    lap("resolve")
     try:
-        pyfunc = mlflow.pyfunc.load_model(pinned)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=pinned)
+        lap("download")
+        pyfunc = mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(f"model {name!r} ({uri}): cannot load: {message}") from None
-    return MlflowModel(name, version, pyfunc, pinned)
+    model = MlflowModel(name, version, pyfunc, pinned)
+    lap("load")
+    return model
+
+
+def _no_lap(phase: str) -> float:
+    return 0.0

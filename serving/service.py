@@ -4,6 +4,14 @@
 answers readiness (``not_ready``) and liveness (``stuck``), and drains on shutdown:
 admission stops, requests still reading their body are answered 503 at once, admitted
 requests finish, then the batchers flush and stop.
+
+Warm-up: once the batchers run, each model that offers a warm-up batch
+(``warm_up_items``) gets it submitted through its batcher, the path a real batch
+takes (its worker processes included). Readiness stays false (``warming up``) until
+every one has been predicted; a failed warm-up keeps the service not ready, the
+reason naming the model and its error's type (the log has the message), while
+liveness holds (a restart would fail the same way). When ready, the startup report
+(``serving.startup``) is logged as one ``ready`` line and set on ``/metrics``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from serving.metrics import ServiceMetrics
 from serving.model import Model, PreparedItem
 from serving.protocol import Prediction
 from serving.settings import Settings
+from serving.startup import StartupClock
 from serving.tracing import Tracing
 from serving.workers import WorkerPool, usable_cpus
 
@@ -44,7 +53,13 @@ ANSWER_GRACE_S = 1.0
 class ServiceState:
     """Models, their batchers and the service's lifecycle (started, draining, in flight)."""
 
-    def __init__(self, models: Sequence[Model], settings: Settings, tracing: Tracing) -> None:
+    def __init__(
+        self,
+        models: Sequence[Model],
+        settings: Settings,
+        tracing: Tracing,
+        startup: StartupClock | None = None,
+    ) -> None:
         if not models:
             raise ValueError("at least one model is required")
         models = [*models, *compose(settings.ensembles, models)]
@@ -94,7 +109,12 @@ class ServiceState:
             )
             for m in models
         }
+        #: Laps to ready; without one given, counted from now (an app built in a test).
+        self.startup = startup or StartupClock(origin=time.monotonic())
         self.started = False
+        self.warmed = False
+        self.warm_up_failure: str | None = None
+        self._warm_up_task: asyncio.Task[None] | None = None
         self.draining = False
         self.in_flight = 0
         self._idle = asyncio.Event()
@@ -128,14 +148,22 @@ class ServiceState:
 
     @property
     def ready(self) -> bool:
-        """True once the batchers run and until draining starts."""
-        return self.started and not self.draining
+        """True once the batchers run and the models are warm, until draining starts."""
+        return self.not_ready() is None
 
     def not_ready(self) -> str | None:
-        """Why the service takes no requests (``draining`` or ``not ready``); None if ready."""
+        """Why the service takes no requests; None if ready.
+
+        ``draining``, ``not ready`` (not started), ``warming up``, or the failed
+        warm-up (``model 'x' warm-up failed: ...``).
+        """
         if self.draining:
             return "draining"
-        return None if self.started else "not ready"
+        if not self.started:
+            return "not ready"
+        if self.warm_up_failure is not None:
+            return self.warm_up_failure
+        return None if self.warmed else "warming up"
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -210,12 +238,53 @@ class ServiceState:
             )
 
     async def start(self) -> None:
-        """Start the predict workers (if not yet) and every batcher (from the running loop)."""
-        await asyncio.to_thread(self.start_workers)
+        """Start the predict workers (if not yet) and every batcher, then warm up.
+
+        From the running loop. The warm-up runs in the background (see the module doc):
+        the listener answers readiness (``warming up``) meanwhile.
+        """
+        if self.pools:
+            self.startup.lap("serve")
+            await asyncio.to_thread(self.start_workers)
+            self.startup.lap("workers")
         for _, batcher in self._every_batcher():
             await batcher.start()
         self.drift.checker.start()
         self.started = True
+        warm = {}
+        for name, model in self.models.items():
+            items = getattr(model, "warm_up_items", None)
+            if items is not None:
+                warm[name] = items()
+        if warm:
+            self._warm_up_task = asyncio.ensure_future(self._warm_up(warm))
+        else:
+            self._ready()
+
+    async def _warm_up(self, warm: dict[str, list[PreparedItem]]) -> None:
+        self.startup.lap("serve")
+        for name, items in warm.items():
+            try:
+                await asyncio.gather(*(self.batchers[name].submit(it) for it in items))
+            except Exception as exc:
+                # The type only: readiness needs no token, and a model's message may name
+                # internal paths (the same rule as a request's error); the log has it all.
+                kind = type(exc).__name__
+                self.warm_up_failure = f"model {name!r} warm-up failed: {kind} (see the log)"
+                log.error(
+                    "warm-up failed: not ready",
+                    extra={"model": name, "error": f"{kind}: {exc}"},
+                )
+                return
+        self.startup.lap("warm_up")
+        self.drift.clear()  # the warm-up's neutral rows are not traffic
+        self._ready()
+
+    def _ready(self) -> None:
+        report = self.startup.ready()
+        self.warmed = True
+        self.metrics.record_startup(report["phases_s"], report["startup_s"])
+        log.info("ready", extra=report)
 
     async def drain(self) -> None:
         """Stop admission, flush the queues and wait for in-flight requests (idempotent).
@@ -229,6 +298,8 @@ class ServiceState:
 
     async def _drain(self) -> None:
         self.draining = True
+        if self._warm_up_task is not None and not self._warm_up_task.done():
+            self._warm_up_task.cancel()
         timeout = self.settings.drain_timeout_s
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

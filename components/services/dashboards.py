@@ -193,6 +193,16 @@ def _panels() -> list[dict[str, Any]]:
             "(GET /v2/models/{name}/drift has each test's figure).",
         ),
         _panel(
+            "Startup to ready, by phase",
+            [
+                ("max by (pod, phase) (serving_startup_phase_seconds)", "{{pod}} {{phase}}"),
+                ("max by (pod) (serving_startup_seconds)", "{{pod}} total"),
+            ],
+            unit="s",
+            description="From process start to ready: imports, resolve, download, load, "
+            "workers, warm_up, serve (they sum to the total); set once per pod at ready.",
+        ),
+        _panel(
             "GPU utilisation",
             [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu {{gpu}}")],
             unit="percent",
@@ -252,8 +262,8 @@ def inference_dashboard() -> dict[str, Any]:
     Panels: request rate by model and status, 5xx ratio, latency p50/p95/p99, queue
     wait p95, batch size heatmap and quantiles, predict time, dispatch reasons, queue
     depth, 429 rejections, 504 expiries, cancellations, drift (features drifted and
-    score), GPU utilisation and memory (DCGM) and available replicas
-    (kube-state-metrics). Pure: no I/O, same JSON each call.
+    score), startup to ready by phase, GPU utilisation and memory (DCGM) and available
+    replicas (kube-state-metrics). Pure: no I/O, same JSON each call.
     """
     templating = [
         {

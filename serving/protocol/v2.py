@@ -201,8 +201,9 @@ SERVER_NAME = "mlplatform-serving"
 
 
 def _package_version() -> str:
-    # The distribution's own version (pyproject.toml), the one place it is written. The
-    # image copies the package without installing the distribution: "unknown" there.
+    # The distribution's own version (pyproject.toml), the one place it is written; the
+    # image installs its metadata (serving/image_metadata.py). "unknown" only for a bare
+    # copy of the source without it.
     try:
         return importlib.metadata.version("mlplatform")
     except importlib.metadata.PackageNotFoundError:

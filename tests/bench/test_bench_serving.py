@@ -8,7 +8,9 @@ misleading table.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import os
 from typing import Any
 
 import jsonschema
@@ -16,9 +18,11 @@ import pytest
 
 from bench import loadgen
 from bench.loadgen import LoadError, LoadResult, parse_wrk_output, percentile, wrk_script
-from bench.report import REPORT_SCHEMA, check_targets, compute_ratios, render_text
+from bench.process import descendants, parent_pid, process_label
+from bench.report import REPORT_SCHEMA, check_targets, compute_ratios, render_text, rss_growth
 from bench.serving import (
     REQUEST_BODY,
+    SHORT_MODES,
     best_limit,
     parse_args,
     proc_stat_cpu_ticks,
@@ -31,15 +35,24 @@ LIMIT = {
 }
 
 
-def _runs(b64_rps: float = 2400.0, b64_p99: float = 60.0, b1_p50: float = 22.0) -> list[Any]:
+def _run(mode: str, concurrency: int, rps: float, p50: float, p99: float) -> dict[str, Any]:
+    run = {"mode": mode, "concurrency": concurrency, "rps": rps, "p50_ms": p50, "p99_ms": p99}
+    return {**run, "errors": 0, "rss_before_mb": 300.0, "rss_mb": 301.0}
+
+
+def _runs(b64_rps: float = 2400.0, b64_p99: float = 40.0, b1_p50: float = 22.0) -> list[Any]:
     return [
-        {"mode": "batched", "concurrency": 1, "rps": 45.0, "p50_ms": b1_p50, "p99_ms": 30.0,
-         "errors": 0},
-        {"mode": "batched", "concurrency": 64, "rps": b64_rps, "p50_ms": 25.0, "p99_ms": b64_p99,
-         "errors": 0},
-        {"mode": "unbatched", "concurrency": 64, "rps": 48.0, "p50_ms": 1300.0, "p99_ms": 1400.0,
-         "errors": 0},
-    ]  # fmt: skip
+        _run("batched", 1, 45.0, b1_p50, 30.0),
+        _run("batched", 64, b64_rps, 25.0, b64_p99),
+        _run("unbatched", 64, 48.0, 1300.0, 1400.0),
+    ]
+
+
+STARTUP = {"batched": {"ready_s": 4.5, "startup_s": 4.4, "phases_s": {"imports": 2.0}}}
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    return {row["target"].split(" (")[0]: row["pass"] for row in rows}
 
 
 def test_percentile_nearest_rank() -> None:
@@ -83,16 +96,63 @@ def test_ratios_name_the_missing_run() -> None:
 
 
 def test_targets_pass_and_fail_at_their_thresholds() -> None:
-    assert all(check_targets(LIMIT, _runs()).values())
+    rows = check_targets(LIMIT, _runs(), STARTUP)
+    assert all(row["pass"] for row in rows), rows
     # 1.15 x 20 ms + 2 ms = 25 ms is the c1 p50 bound.
-    assert check_targets(LIMIT, _runs(b1_p50=25.0))["c1_p50_le_1.15x_limit1_plus_2ms"]
-    assert not check_targets(LIMIT, _runs(b1_p50=25.1))["c1_p50_le_1.15x_limit1_plus_2ms"]
-    assert not check_targets(LIMIT, _runs(b64_rps=1799.0))["batched_c64_rps_ge_0.6x_limit64"]
-    assert not check_targets(LIMIT, _runs(b64_p99=100.5))["batched_c64_p99_le_100ms"]
-    assert not check_targets(LIMIT, _runs(b64_rps=1439.0))["batched_vs_unbatched_c64_ge_30x"]
+    c1 = "batched c1 p50 <= 1.15 x batch-1 call + 2 ms"
+    assert _verdicts(check_targets(LIMIT, _runs(b1_p50=25.0)))[c1]
+    assert not _verdicts(check_targets(LIMIT, _runs(b1_p50=25.1)))[c1]
+    # 0.5 x 3000 rows/s at batch 64 = 1500 req/s; 30 x 48 req/s unbatched = 1440 req/s.
+    limit = "batched c64 req/s >= 0.5 x limit at batch 64"
+    assert _verdicts(check_targets(LIMIT, _runs(b64_rps=1500.0)))[limit]
+    assert not _verdicts(check_targets(LIMIT, _runs(b64_rps=1499.0)))[limit]
+    assert not _verdicts(check_targets(LIMIT, _runs(b64_p99=50.5)))["batched c64 p99 <= 50 ms"]
+    assert _verdicts(check_targets(LIMIT, _runs(b64_p99=50.0)))["batched c64 p99 <= 50 ms"]
+    over = "batched c64 >= 30x unbatched c64"
+    assert not _verdicts(check_targets(LIMIT, _runs(b64_rps=1439.0)))[over]
     runs = _runs()
     runs[0]["errors"] = 1
-    assert not check_targets(LIMIT, runs)["zero_errors"]
+    verdicts = _verdicts(check_targets(LIMIT, runs))
+    assert not verdicts["zero errors, all runs"] and verdicts["batched c64 zero errors"]
+    runs[1]["errors"] = 2
+    assert not _verdicts(check_targets(LIMIT, runs))["batched c64 zero errors"]
+
+
+def test_startup_target_is_the_time_to_ready() -> None:
+    slow = {"batched": {"ready_s": 5.01}}
+    assert _verdicts(check_targets(LIMIT, _runs(), STARTUP))["batched startup to ready <= 5 s"]
+    assert not _verdicts(check_targets(LIMIT, _runs(), slow))["batched startup to ready <= 5 s"]
+    assert "batched startup to ready <= 5 s" not in _verdicts(check_targets(LIMIT, _runs()))
+
+
+def test_memory_target_is_the_worst_growth_over_a_run() -> None:
+    runs = _runs()
+    assert rss_growth(runs[0]) == pytest.approx(1 / 300)
+    assert rss_growth({"rss_mb": 10.0}) == 0.0  # not recorded: no growth claimed
+    flat = "memory flat: RSS growth per run <= 5%"
+    assert _verdicts(check_targets(LIMIT, runs))[flat]
+    runs[2]["rss_mb"] = 316.0  # +5.3 %
+    rows = check_targets(LIMIT, runs)
+    assert not _verdicts(rows)[flat]
+    assert next(r for r in rows if r["target"] == flat)["measured"] == "+5.3% (unbatched c64)"
+
+
+def test_processes_mode_gets_the_c64_targets_and_a_ratio() -> None:
+    runs = [*_runs(), _run("processes", 64, 1200.0, 30.0, 45.0)]
+    verdicts = _verdicts(check_targets(LIMIT, runs))
+    assert not verdicts["processes c64 req/s >= 0.5 x limit at batch 64"]
+    assert verdicts["processes c64 p99 <= 50 ms"]
+    assert compute_ratios(LIMIT, runs)["processes_vs_limit_c64"] == pytest.approx(0.4)
+    assert "processes_vs_limit_c64" not in compute_ratios(LIMIT, _runs())
+
+
+def test_targets_show_the_measured_value_beside_the_bound() -> None:
+    row = check_targets(LIMIT, _runs(b64_rps=1234.0))[0]
+    assert row == {
+        "target": "batched c64 req/s >= 0.5 x limit at batch 64 (1,500)",
+        "measured": "1,234 (0.41x)",
+        "pass": False,
+    }
 
 
 def _report() -> dict[str, Any]:
@@ -100,10 +160,12 @@ def _report() -> dict[str, Any]:
     return {
         "model": "demo",
         "limit": LIMIT,
+        "limit_flavor": LIMIT,
         "runs": runs,
+        "startup": copy.deepcopy(STARTUP),
         "ratios": compute_ratios(LIMIT, runs),
-        "targets": check_targets(LIMIT, runs),
-        "peak_rss_mb": {"batched": 300.0, "unbatched": 290.0},
+        "targets": check_targets(LIMIT, runs, STARTUP),
+        "peak_rss_mb": {"batched": {"service": 300.0}, "processes": {"spawned 42": 290.0}},
     }
 
 
@@ -120,6 +182,9 @@ def test_report_matches_schema_and_round_trips_json() -> None:
         lambda r: r["ratios"].pop("batched_vs_limit_c64"),
         lambda r: r["limit"].update({"x": {"rows_per_s": 1.0, "ms_per_call": 1.0}}),
         lambda r: r.pop("model"),
+        lambda r: r["targets"][0].pop("measured"),
+        lambda r: r["startup"].update(fast={"ready_s": 1.0}),
+        lambda r: r["startup"]["batched"].pop("ready_s"),
     ],
 )
 def test_schema_rejects_malformed_reports(breakage: Any) -> None:
@@ -131,9 +196,27 @@ def test_schema_rejects_malformed_reports(breakage: Any) -> None:
 
 def test_render_text_shows_every_run_and_target() -> None:
     text = render_text(_report())
-    assert "unbatched" in text and "PASS  zero_errors" in text
+    assert "unbatched" in text and "PASS  zero errors, all runs: 0" in text
+    assert "PASS  batched startup to ready <= 5 s: 4.50 s" in text
     assert "batched_vs_unbatched_c64: 50.00" in text
-    assert text.count("\n  batched ") == 2
+    assert text.count("\n  batched ") == 4  # two runs, its startup and its peak RSS
+    assert "through the flavor's predict" in text and "spawned 42 290.0" in text
+
+
+def test_short_modes_run_the_concurrencies_their_targets_use() -> None:
+    assert SHORT_MODES == {"unbatched": (1, 64), "processes": (1, 64)}
+    assert parse_args([]).modes == ("batched", "unbatched", "processes")
+
+
+def test_proc_tree_helpers() -> None:
+    assert parent_pid("4242 (py (x) y) S 17 2 3") == 17
+    assert os.getpid() in descendants(os.getppid())
+    assert process_label(9, "python -m multiprocessing.resource_tracker 5") == (
+        "resource-tracker 9"
+    )
+    assert process_label(9, "python -c from multiprocessing.spawn import spawn_main") == (
+        "spawned 9"
+    )
 
 
 def test_wrk_script_embeds_body_and_output_parses() -> None:

@@ -105,6 +105,8 @@ def test_rows_without_the_profiled_features_are_not_sampled() -> None:
 def test_the_reference_round_trips_through_an_mlflow_run(tmp_path: Path) -> None:
     import mlflow
 
+    previous_uri = mlflow.get_tracking_uri()
+
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         experiment = mlflow.create_experiment("drift", artifact_location=tmp_path.as_uri())
@@ -123,7 +125,7 @@ def test_the_reference_round_trips_through_an_mlflow_run(tmp_path: Path) -> None
         assert network.edges.size == drift.BINS - 1
         assert drift.load_reference(bare.info.run_id) is None
     finally:
-        mlflow.set_tracking_uri("")
+        mlflow.set_tracking_uri(previous_uri)
 
 
 def test_log_reference_needs_the_models_run() -> None:

@@ -123,6 +123,8 @@ def test_a_model_without_a_reference_is_served_and_says_so_once(
 ) -> None:
     import mlflow
 
+    previous_uri = mlflow.get_tracking_uri()
+
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         with mlflow.start_run() as run:
@@ -132,7 +134,7 @@ def test_a_model_without_a_reference_is_served_and_says_so_once(
         with caplog.at_level(logging.INFO, logger="serving"):
             service = DriftService([model], Settings(models=()))  # type: ignore[list-item]
     finally:
-        mlflow.set_tracking_uri("")
+        mlflow.set_tracking_uri(previous_uri)
     assert service.monitors == {}
     assert service.report("bare") is None
     lines = [r for r in caplog.records if "without a drift reference" in r.getMessage()]

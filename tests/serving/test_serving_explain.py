@@ -40,7 +40,7 @@ def _average_path_length(n: int) -> float:
 
 
 def test_shap_values_add_up_to_the_models_own_score(
-    main_server: Server, registry: Registry, monkeypatch: pytest.MonkeyPatch
+    main_server: Server, registry: Registry
 ) -> None:
     body = _body(8)
     explained = _outputs(
@@ -56,10 +56,15 @@ def test_shap_values_add_up_to_the_models_own_score(
     assert np.allclose(explained["base_value"] + shap_sum, explained["raw_output"])
     # The model's own score, from the same registered version loaded here: an
     # IsolationForest scores -2 ** (-h / c(max_samples)), h the mean path length.
+    import mlflow
     import mlflow.sklearn as mlflow_sklearn
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri)
-    forest: Any = mlflow_sklearn.load_model(registry.model_uri)
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    try:
+        forest: Any = mlflow_sklearn.load_model(registry.model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
     frame = synthetic_metrics(8, seed=31)
     path_length = -_average_path_length(forest.max_samples_) * np.log2(-forest.score_samples(frame))
     assert np.allclose(explained["raw_output"], path_length)
