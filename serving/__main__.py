@@ -26,7 +26,7 @@ from collections.abc import Generator, Sequence
 
 import uvicorn
 
-from serving.connections import ConnectionLimits, guarded_protocol
+from serving.connections import ConnectionLimits
 from serving.logs import configure_logging
 from serving.settings import Settings, SettingsError, parse_settings
 
@@ -110,6 +110,7 @@ def build_server(settings: Settings) -> _Server:
     """
     from serving.app import create_app
     from serving.model import load_model
+    from serving.shedding import shedding_protocol
 
     models = []
     for spec in settings.models:
@@ -139,7 +140,7 @@ def build_server(settings: Settings) -> _Server:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded_protocol(limits),
+        http=shedding_protocol(limits, app.state.service),
         ws="none",
         lifespan="on",
         access_log=False,
