@@ -43,6 +43,12 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from serving.listener import stop_accepting
+
+        await stop_accepting(self.servers)  # no reset for connections already queued
+        await super().shutdown(sockets)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:  # models loaded, batchers running, listener open

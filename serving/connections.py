@@ -40,6 +40,8 @@ log = logging.getLogger("serving")
 #: How long a refused connection is still read (and discarded) so that the client
 #: reads its answer instead of a reset for unread data; then it is closed.
 LINGER_S = 1.0
+#: At shutdown, how long a connection that has sent nothing yet may still begin a request.
+SHUTDOWN_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -169,12 +171,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """At server shutdown, let a request whose head is arriving get its answer first.
 
         The app answers it 503 ``draining`` with ``Connection: close``; the head timeout
-        bounds the wait. Any other connection is handled as uvicorn does.
+        bounds the wait. A connection with no request yet (one accepted as the listener
+        closed, whose request may be on its way) is closed only if none has begun after
+        ``SHUTDOWN_GRACE_S``. Any other connection is handled as uvicorn does.
         """
         idle = self.cycle is None or self.cycle.response_complete
-        if idle and self._awaiting_head and self._head_bytes and not self._refused:
+        if idle and self._awaiting_head and not self._refused and not self.pipeline:
+            if not self._head_bytes:
+                self._disarm_head_timer()
+                self._head_timer = self.loop.call_later(SHUTDOWN_GRACE_S, self._shutdown_grace)
             return
         super().shutdown()
+
+    def _shutdown_grace(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes:  # a request began: the head timeout bounds it from now
+            self._arm_head_timer()
+        else:
+            self.transport.close()
 
     # --- parser callbacks ---
 
