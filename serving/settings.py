@@ -69,6 +69,9 @@ class Settings:
     predicted in batches of ``max_batch_size`` rows, interleaved with other requests."""
     body_timeout_s: float = 10.0
     """Longest wait for the next part of a request body (408 beyond it), 0.1..600 s."""
+    refusal_delay_ms: int = 250
+    """How long a 404 or 429 shed at the request head is held before it is written,
+    0..10000 ms: clients retrying at once are paced instead of taking the CPU."""
     log_level: str = "info"
     """One of debug, info, warning, error."""
     access_log: bool = True
@@ -202,6 +205,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "body_timeout_s",
         _float_in(0.1, 600.0),
         "longest wait for the next part of a request body (default 10)",
+    ),
+    (
+        "--refusal-delay-ms",
+        "refusal_delay_ms",
+        _int_in(0, 10_000),
+        "hold a 404/429 shed at the request head this long before writing it (default 250)",
     ),
     ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
     (

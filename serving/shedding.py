@@ -17,13 +17,16 @@ access log line. With ``--max-queue 8`` and 200 retrying clients that left predi
 
 The protocol then discards the body (only a ``Content-Length`` body of at most
 ``SHED_BODY_BYTES``; a larger or chunked one goes to the app, which sheds it before
-reading it) and writes the answer in one write, keeping the connection alive. Shed
+reading it) and writes the answer in one write, keeping the connection alive, after
+holding it ``--refusal-delay-ms`` (reading the connection paused meanwhile): clients
+that retry at once are paced, so that the refusals leave the CPU to the work. Shed
 requests are counted in ``serving_requests_total``; their access log lines are
 rate-limited (``serving.predict.log_refusal``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
 from serving.batching.errors import QueueFull
@@ -54,6 +57,8 @@ class Shedder:
 
     def __init__(self, service: ServiceState) -> None:
         self._service = service
+        self.delay_s = service.settings.refusal_delay_ms / 1000.0
+        """How long the protocol holds a refusal before writing it (``--refusal-delay-ms``)."""
 
     def __call__(self, method: bytes, target: bytes) -> Refusal | None:
         service = self._service
@@ -103,8 +108,19 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
 
     _shedding: bytes | None = None
     _close_after_shed = False
+    _held: asyncio.TimerHandle | None = None
+    _held_answer = b""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
+        super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
+        if self._held is not None:  # a pipelined request: the held answer goes first
+            self._held.cancel()
+            self._write_shed()
         if self._shed_now():
             self._awaiting_head = False
             self._head_bytes = 0
@@ -123,7 +139,24 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         self._shedding = None
         self._awaiting_head = True
         self._head_bytes = 0
+        self._held_answer = answer
+        shed = self.shed
+        delay = 0.0 if shed is None or self._close_after_shed else shed.delay_s
+        if delay <= 0:
+            self._write_shed()
+            return
+        # Held: the client waits instead of retrying at once; holding costs a timer.
+        self._disarm_head_timer()
+        self.flow.pause_reading()
+        self._held = self.loop.call_later(delay, self._write_shed)
+
+    def _write_shed(self) -> None:
+        self._held = None
+        answer, self._held_answer = self._held_answer, b""
+        if self.transport.is_closing():
+            return
         self.transport.write(answer)
+        self.flow.resume_reading()
         if self._close_after_shed:
             self.transport.close()
         else:
@@ -142,6 +175,11 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         """A request being shed still gets its answer, then the connection closes."""
         if self._shedding is not None:
             self._close_after_shed = True
+            return
+        if self._held is not None:
+            self._held.cancel()
+            self._close_after_shed = True
+            self._write_shed()
             return
         super().shutdown()
 

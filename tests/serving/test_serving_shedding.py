@@ -25,7 +25,9 @@ from tests.serving.test_serving_disconnect import GatedModel, _body, _count, _he
 
 
 @contextlib.asynccontextmanager
-async def serve(model: GatedModel) -> AsyncIterator[tuple[int, ServiceState]]:
+async def serve(
+    model: GatedModel, refusal_delay_ms: int = 0
+) -> AsyncIterator[tuple[int, ServiceState]]:
     """A server whose queue holds one request, with one batch of one row at a time."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,6 +39,7 @@ async def serve(model: GatedModel) -> AsyncIterator[tuple[int, ServiceState]]:
         max_batch_size=1,
         workers=1,
         body_timeout_s=60.0,  # a body the service waited for would not be answered in the test
+        refusal_delay_ms=refusal_delay_ms,
     )
     app = create_app([model], settings)
     state: ServiceState = app.state.service
@@ -146,3 +149,24 @@ def test_refusals_under_a_full_queue_keep_the_connection_and_log_at_a_bounded_ra
     refusal_lines = [r for r in lines if getattr(r, "status", None) in (404, 429)]
     assert 1 <= len(refusal_lines) <= 2 * (1 + int(elapsed))
     assert all(getattr(r, "suppressed", None) is not None for r in refusal_lines)
+
+
+def test_a_shed_refusal_is_held_before_it_is_written_and_keeps_the_connection() -> None:
+    model = GatedModel()
+
+    async def main() -> list[tuple[int, float]]:
+        async with serve(model, refusal_delay_ms=300) as (port, _state):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            answers = []
+            for _ in range(3):  # one connection: each refusal is held, then it is reused
+                body = _body(3.0)
+                t0 = time.monotonic()
+                writer.write(_head(len(body)).replace(b"/gated/", b"/ghost/") + body)
+                status, _, _ = await _read_answer(reader)
+                answers.append((status, time.monotonic() - t0))
+            writer.close()
+            return answers
+
+    answers = asyncio.run(main())
+    assert [status for status, _ in answers] == [404, 404, 404]
+    assert all(after >= 0.3 for _, after in answers)  # held --refusal-delay-ms at least
