@@ -12,7 +12,10 @@ asyncio load generator in its own process:
    model's route (404). The ratio is the good clients' goodput with the flood over
    without it.
 
-A ratio near 1 means refusing work stays cheap next to doing it. Progress goes to
+A ratio near 1 means refusing work stays cheap next to doing it. The flooding clients
+ignore ``Retry-After`` and retry at once; the service paces them by holding each
+refusal ``--refusal-delay-ms`` (pass ``--service-args '--refusal-delay-ms 0'`` to see
+the refusals answered at once). Progress goes to
 stderr; ``--json`` prints one object. Exit 0 when the run completed, 1 when the
 service or a load generator failed, 2 for bad flags.
 """

@@ -26,7 +26,7 @@ from collections.abc import Generator, Sequence
 
 import uvicorn
 
-from serving.connections import ConnectionLimits, guarded_protocol
+from serving.connections import ConnectionLimits
 from serving.logs import configure_logging
 from serving.settings import Settings, SettingsError, parse_settings
 from serving.startup import StartupClock
@@ -43,6 +43,12 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from serving.listener import stop_accepting
+
+        await stop_accepting(self.servers)  # no reset for connections already queued
+        await super().shutdown(sockets)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -113,6 +119,7 @@ def build_server(settings: Settings, startup: StartupClock) -> _Server:
     """
     from serving.app import create_app
     from serving.model import load_model
+    from serving.shedding import shedding_protocol
 
     startup.lap("imports")
     models = []
@@ -139,7 +146,7 @@ def build_server(settings: Settings, startup: StartupClock) -> _Server:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded_protocol(limits),
+        http=shedding_protocol(limits, app.state.service),
         ws="none",
         lifespan="on",
         access_log=False,

@@ -27,7 +27,7 @@ import asyncio
 import http
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +40,8 @@ log = logging.getLogger("serving")
 #: How long a refused connection is still read (and discarded) so that the client
 #: reads its answer instead of a reset for unread data; then it is closed.
 LINGER_S = 1.0
+#: At shutdown, how long a connection that has sent nothing yet may still begin a request.
+SHUTDOWN_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,27 +72,41 @@ class RateLimitedLog:
 
     def warning(self, message: str, **extra: Any) -> bool:
         """Log ``message`` as a warning unless it was logged within the interval; True if logged."""
+        return self.log(logging.WARNING, message, message, **extra)
+
+    def log(self, level: int, key: str, message: str, **extra: Any) -> bool:
+        """Log ``message`` at ``level`` unless ``key`` was logged within the interval."""
         now = self._clock()
-        last = self._last.get(message)
+        last = self._last.get(key)
         if last is not None and now - last < self.interval_s:
-            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return False
-        self._last[message] = now
-        suppressed = self._suppressed.pop(message, 0)
-        log.warning(message, extra={**extra, "suppressed": suppressed})
+        self._last[key] = now
+        suppressed = self._suppressed.pop(key, 0)
+        log.log(level, message, extra={**extra, "suppressed": suppressed})
         return True
 
 
-def error_bytes(status: int, message: str) -> bytes:
-    """A complete HTTP/1.1 answer ``{"error": message}`` with ``status``, closing the connection."""
+def error_bytes(
+    status: int,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    *,
+    close: bool = True,
+) -> bytes:
+    """A complete HTTP/1.1 answer ``{"error": message}`` with ``status`` and ``headers``.
+
+    With ``close`` (the default) it closes the connection.
+    """
     body = orjson.dumps({"error": message})
     phrase = http.HTTPStatus(status).phrase.encode()
-    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
-        status,
-        phrase,
-        len(body),
-    )
-    return head + b"connection: close\r\n\r\n" + body
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
+    lines += [b"%s: %s\r\n" % (name, value) for name, value in headers]
+    lines.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
+    if close:
+        lines.append(b"connection: close\r\n")
+    lines += [b"\r\n", body]
+    return b"".join(lines)
 
 
 class _Refused(Exception):
@@ -155,12 +171,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """At server shutdown, let a request whose head is arriving get its answer first.
 
         The app answers it 503 ``draining`` with ``Connection: close``; the head timeout
-        bounds the wait. Any other connection is handled as uvicorn does.
+        bounds the wait. A connection with no request yet (one accepted as the listener
+        closed, whose request may be on its way) is closed only if none has begun after
+        ``SHUTDOWN_GRACE_S``. Any other connection is handled as uvicorn does.
         """
         idle = self.cycle is None or self.cycle.response_complete
-        if idle and self._awaiting_head and self._head_bytes and not self._refused:
+        if idle and self._awaiting_head and not self._refused and not self.pipeline:
+            if not self._head_bytes:
+                self._disarm_head_timer()
+                self._head_timer = self.loop.call_later(SHUTDOWN_GRACE_S, self._shutdown_grace)
             return
         super().shutdown()
+
+    def _shutdown_grace(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes:  # a request began: the head timeout bounds it from now
+            self._arm_head_timer()
+        else:
+            self.transport.close()
 
     # --- parser callbacks ---
 
@@ -182,9 +212,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """After an answer, the next head must come within the head timeout."""
+        """After an answer, the next head must come within the head timeout.
+
+        So must the rest of a body answered before it was read (a 429 sheds a request
+        before reading its body): a dribbled body cannot hold the connection.
+        """
         super().on_response_complete()
-        if not self.transport.is_closing() and self._awaiting_head and not self.pipeline:
+        if not self.transport.is_closing() and not self.pipeline:
             self._arm_head_timer()
 
     # --- refusing ---
@@ -208,7 +242,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self._refused:
             return
         timeout = self.limits.header_timeout_s
-        if self._head_bytes:
+        if self._awaiting_head and self._head_bytes:
             self.refusals.warning("request head not received in time", timeout_s=timeout)
             self._refuse(408, f"request head not received within {timeout:g}s")
         else:  # never sent anything (or nothing since its last answer): close quietly

@@ -3,8 +3,9 @@
 Profiling under load showed Starlette's middleware, routing and request objects
 costing about a third of the event loop's time per request, and the loop shares the
 GIL with predict. The infer routes (the hot path) therefore skip them; their answers
-are the same ``Response`` objects, written as two ASGI messages. Every other request,
-a mounted ``root_path`` and the lifespan go to Starlette unchanged, so ``state`` is
+are the same ``Response`` objects (``serving.written.Recorded``, which write
+themselves and record their request once written). Every other request, a
+mounted ``root_path`` and the lifespan go to Starlette unchanged, so ``state`` is
 Starlette's. ``tests/serving/test_serving_frontdoor.py`` holds the two paths' answers
 to be the same, status, headers and body.
 """
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.predict import INVOCATIONS, NO_ANSWER, V2_INFER, predict
 from serving.service import ServiceState
+from serving.written import Recorded
 
 #: Added to every answer during a drain, so that no client reuses the connection.
 CLOSE = (b"connection", b"close")
@@ -93,13 +95,9 @@ class InferFrontDoor:
                 response = None
             if response is NO_ANSWER:
                 return
-            if response is not None:
-                headers = response.raw_headers
-                if service.draining:
-                    headers = [*headers, CLOSE]
-                status = response.status_code
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": response.body})
+            if isinstance(response, Recorded):
+                response.closing = service.draining
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, self._closing_when_draining(send))
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from serving.batching import Batcher
+from serving.connections import RateLimitedLog
 from serving.decoding import BodyCodec, decode_mlflow, decode_v2
 from serving.errors import HttpError, answer_for, error_response, json_response, known_answer
 from serving.explain import check_rows
@@ -29,6 +30,7 @@ from serving.metrics import UNKNOWN_MODEL
 from serving.model import Model, PreparedItem, join_predictions, split_item
 from serving.protocol import Decoded, Prediction, encode_mlflow_response, encode_v2_response
 from serving.tracing import trace_id_of
+from serving.written import CLIENT_CLOSED, Recorded
 
 if TYPE_CHECKING:
     from serving.service import ServiceState
@@ -39,8 +41,6 @@ BINARY_HEADER = "inference-header-content-length"
 #: Rows of a part at least when a large request is predicted in parts: the demo model's
 #: predict costs about the same for 64 and 1,024 rows (20 vs 24 ms), 35 ms at 4,096.
 MIN_PART_ROWS = 1024
-#: Status recorded (log and metrics only, never sent) when the client went away: nginx's code.
-CLIENT_CLOSED = 499
 
 
 class _NoAnswer(Response):
@@ -149,6 +149,9 @@ async def _decode(
             "binary tensor extension is not supported; send JSON tensors (binary_data=False)",
         )
     check_content_type(request)
+    # A full queue refuses the request before its body is read and decoded: under a
+    # flood of retried requests, decoding the refused ones took the CPU from predict.
+    state.batchers[model.name].check_room()
     settings = state.settings
     # The deadline covers reading the body: it starts once the head is in.
     deadline = time.monotonic() + timeout_s(request, settings.request_timeout_ms)
@@ -172,18 +175,57 @@ async def predict(
 
     Never raises for a client's doing: every outcome is an answer (``NO_ANSWER`` when
     the client went away), counted in the metrics and, with ``--access-log``, logged.
+    An answer is a ``Recorded``: the request is recorded once it is written, as 499 if
+    the client hung up while it was being written.
     """
     started = time.perf_counter()
-    label, status, rows, trace_id = UNKNOWN_MODEL, 500, 0, None
+    record = _Record(endpoint.name)
+
+    def finish(status: int) -> None:
+        elapsed = time.perf_counter() - started
+        state.metrics.observe_request(record.label, endpoint.name, status, elapsed)
+        if state.settings.access_log:
+            _access_log(record, status, elapsed)
+
+    try:
+        response = await _answer(state, request, endpoint, model, version, record)
+    except BaseException:
+        finish(record.status)
+        raise
+    if response is NO_ANSWER:
+        finish(CLIENT_CLOSED)
+        return response
+    return Recorded(response, finish)
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the metrics and the access log say of one request, filled in as it goes."""
+
+    endpoint: str
+    label: str = UNKNOWN_MODEL
+    status: int = 500
+    rows: int = 0
+    trace_id: str | None = None
+
+
+async def _answer(
+    state: ServiceState,
+    request: Incoming,
+    endpoint: Endpoint,
+    model: str,
+    version: str | None,
+    record: _Record,
+) -> Response:
     with state.admitted():
         try:
             served = state.model(model, version)
-            label = served.name
+            record.label = served.name
             decoded, deadline = await _decode(state, request, served, endpoint)
-            rows = decoded.rows
+            record.rows = decoded.rows
             attrs = {"model": served.name, "endpoint": endpoint.name}
             with state.tracing.request_span(endpoint.name, request.headers, attrs) as span:
-                trace_id = trace_id_of(span)
+                record.trace_id = trace_id_of(span)
                 item = PreparedItem(decoded.columns, decoded.rows, span.get_span_context())
                 batcher = state.batchers[served.name]
                 if endpoint.explain:
@@ -198,35 +240,47 @@ async def predict(
                     raise
                 except Exception as exc:
                     raise answer_for(exc, served.name) from None
-            status = 200
+            record.status = 200
             return json_response(endpoint.encode(served, decoded, prediction))
         except HttpError as exc:
-            status = exc.status
+            record.status = exc.status
             return error_response(exc.status, exc.message, exc.headers)
         except (_ClientGone, ClientDisconnect):
-            status = CLIENT_CLOSED  # nobody is listening: record it, send nothing
+            record.status = CLIENT_CLOSED  # nobody is listening: record it, send nothing
             return NO_ANSWER
         except asyncio.CancelledError:
-            status = CLIENT_CLOSED
+            record.status = CLIENT_CLOSED
             raise
         except Exception as exc:
-            known = known_answer(exc, label)
+            known = known_answer(exc, record.label)
             if known is None:
-                log.exception("unhandled error", extra={"model": label, "endpoint": endpoint.name})
+                log.exception(
+                    "unhandled error", extra={"model": record.label, "endpoint": endpoint.name}
+                )
                 return error_response(500, "internal server error")
-            status = known.status
+            record.status = known.status
             return error_response(known.status, known.message, known.headers)
-        finally:
-            elapsed = time.perf_counter() - started
-            state.metrics.observe_request(label, endpoint.name, status, elapsed)
-            if state.settings.access_log:
-                _access_log(label, endpoint.name, status, rows, elapsed, trace_id)
 
 
-def _access_log(
-    model: str, endpoint: str, status: int, rows: int, elapsed: float, trace_id: str | None
-) -> None:
-    fields = {"model": model, "endpoint": endpoint, "status": status, "rows": rows}
+#: Refusals access-logged at most once per second per model, endpoint and status, with
+#: the count left out (``suppressed``): under a flood of them, writing one line each took
+#: about a sixth of the service's CPU. ``serving_requests_total`` counts every one.
+REFUSED = frozenset({404, 429})
+_refusals = RateLimitedLog(interval_s=1.0)
+
+
+def log_refusal(model: str, endpoint: str, status: int) -> None:
+    """The access log line of a refused request (404, 429), rate-limited (see ``REFUSED``)."""
+    fields = {"model": model, "endpoint": endpoint, "status": status, "rows": 0}
+    _refusals.log(logging.INFO, f"{model} {endpoint} {status}", "request", **fields)
+
+
+def _access_log(record: _Record, status: int, elapsed: float) -> None:
+    if status in REFUSED and record.rows == 0:
+        log_refusal(record.label, record.endpoint, status)
+        return
+    fields = {"model": record.label, "endpoint": record.endpoint, "status": status}
+    fields["rows"] = record.rows
     fields["latency_ms"] = round(elapsed * 1000, 3)
-    fields["trace_id"] = trace_id
+    fields["trace_id"] = record.trace_id
     log.info("request", extra=fields)

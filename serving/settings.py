@@ -83,6 +83,9 @@ class Settings:
     """Drift tests (of five) that must agree, 1..5."""
     drift_thresholds: Mapping[str, float] = field(default_factory=dict)
     """Overrides of the drift tests' thresholds (``serving.drift.Thresholds``)."""
+    refusal_delay_ms: int = 250
+    """How long a 404 or 429 shed at the request head is held before it is written,
+    0..10000 ms: clients retrying at once are paced instead of taking the CPU."""
     log_level: str = "info"
     """One of debug, info, warning, error."""
     access_log: bool = True
@@ -250,6 +253,12 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         "drift_thresholds",
         _drift_thresholds,
         "ks=0.05,ad=0.05,wasserstein=0.1,js=0.1,mean=0.25 (any subset)",
+    ),
+    (
+        "--refusal-delay-ms",
+        "refusal_delay_ms",
+        _int_in(0, 10_000),
+        "hold a 404/429 shed at the request head this long before writing it (default 250)",
     ),
     ("--log-level", "log_level", _log_level, "debug, info, warning or error (default info)"),
     (

@@ -177,6 +177,19 @@ class Batcher(Generic[T, R]):
         s = self._s
         return [(since, s.running_budget.get(key)) for key, since in s.running_since.items()]
 
+    def check_room(self) -> None:
+        """Raise ``QueueFull`` (counted as rejected) if ``max_queue`` items wait.
+
+        ``submit`` checks it too; callers shed a request with it before doing any work
+        for it (reading and decoding its body).
+        """
+        if self._s.queued_items >= self.policy.max_queue:
+            self._notify.on_rejected()
+            raise QueueFull(
+                f"model {self.name!r} queue is full ({self.policy.max_queue} requests)",
+                self._retry_after(),
+            )
+
     async def start(self) -> None:
         """Bind to the running loop and start accepting (idempotent; call from the loop)."""
         if self._loop is not None:
@@ -210,12 +223,7 @@ class Batcher(Generic[T, R]):
         if deadline is not None and deadline <= now:
             self._notify.on_expired()
             raise DeadlineExceeded(f"deadline exceeded for model {self.name!r} before queueing")
-        if s.queued_items >= self.policy.max_queue:
-            self._notify.on_rejected()
-            raise QueueFull(
-                f"model {self.name!r} queue is full ({self.policy.max_queue} requests)",
-                self._retry_after(),
-            )
+        self.check_room()
         rows = self._size_of(item)
         entry: _Entry[T, R] = _Entry(item, max(1, rows), loop.create_future(), now, deadline)
         s.queue.append(entry)

@@ -103,3 +103,14 @@ def test_too_few_descriptors_for_max_connections_is_a_clear_error(
     assert raised == [(2304, 4096)]
     with pytest.raises(SettingsError, match="--max-connections=5000 needs 10256 file descriptors"):
         _ensure_descriptors(5000)
+
+
+def test_uvicorn_protocol_internals_shedding_relies_on_exist() -> None:
+    # serving.shedding reads or overrides these as well.
+    for method in ("on_body", "shutdown", "on_message_begin"):
+        assert callable(getattr(HttpToolsProtocol, method)), method
+    init = HttpToolsProtocol.__init__.__code__.co_names
+    for attr in ("flow", "server_state", "root_path", "headers"):
+        assert attr in init, attr
+    assert "url" in HttpToolsProtocol.on_message_begin.__code__.co_names
+    assert "FlowControl" in HttpToolsProtocol.connection_made.__code__.co_names

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -272,3 +273,36 @@ def test_a_request_predicted_in_parts_finishes_when_a_drain_starts(
             assert r.headers["connection"] == "close"  # answered during the drain
 
     asyncio.run(main())
+
+
+def test_client_hanging_up_while_its_answer_is_written_is_a_quiet_499(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = GatedModel()
+    rows = 400_000  # an answer of about 8 MB, more than the sockets' buffers hold
+    data = [0.5 + i * 1e-7 for i in range(rows)]
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": [rows], "datatype": "FP64", "data": data}]}
+    ).encode()
+
+    async def main() -> None:
+        settings = {"max_rows_per_request": rows, "max_body_bytes": 2 * len(body)}
+        async with serve(model, **settings) as (url, state):
+            loop = asyncio.get_running_loop()
+            with socket.socket() as s:
+                s.setblocking(False)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+                await loop.sock_connect(s, ("127.0.0.1", int(url.rsplit(":", 1)[1])))
+                await loop.sock_sendall(s, _head(len(body)) + body)
+                first = await asyncio.wait_for(loop.sock_recv(s, 16), 30)
+                assert first.startswith(b"HTTP/1.1 200 "), first
+                # Hang up with most of the answer unread: a reset, not a clean close.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await _until(lambda: _count(state, "499") == 1, "the request is recorded as 499")
+            assert _count(state, "200") == 0
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(main())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    logged = [r for r in caplog.records if r.getMessage() == "request"]
+    assert [(r.levelno, getattr(r, "status", None)) for r in logged] == [(logging.INFO, 499)]

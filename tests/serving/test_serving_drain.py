@@ -130,6 +130,63 @@ def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: S
     assert {status for status, _ in answers} <= {200, 429, 503}
 
 
+@dataclass
+class _Fresh:
+    """Clients opening a new connection per request: what became of each request."""
+
+    answered: list[int] = field(default_factory=list)
+    refused: int = 0  # the connection was refused: no byte of the request was sent
+    lost: int = 0  # the request was sent and got a reset or an end of stream, no answer
+
+
+async def _fresh_connections_client(port: int, stop_at: float, record: _Fresh) -> None:
+    while time.monotonic() < stop_at:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+        except OSError:
+            record.refused += 1
+            return  # the listener is closed: the server is gone
+        try:
+            writer.write(HEAD % len(BODY) + BODY)
+            status, _, _ = await asyncio.wait_for(_read_answer(reader), 10)
+            record.answered.append(status)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            record.lost += 1
+        finally:
+            writer.close()
+
+
+def test_connections_opened_as_the_listener_closes_get_an_answer_or_a_refusal(
+    limited_server: Server,
+) -> None:
+    assert limited_server.proc is not None
+    records = [_Fresh() for _ in range(32)]
+
+    async def main() -> None:
+        stop_at = time.monotonic() + 30
+        tasks = [
+            asyncio.ensure_future(_fresh_connections_client(limited_server.port, stop_at, r))
+            for r in records
+        ]
+        for _ in range(1000):  # bounded wait for the load to be under way
+            if sum(len(r.answered) for r in records) >= 200:
+                break
+            await asyncio.sleep(0.01)
+        assert limited_server.proc is not None
+        limited_server.proc.send_signal(signal.SIGTERM)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert limited_server.proc.wait(timeout=30) == 0
+    answered = [status for r in records for status in r.answered]
+    assert 503 in answered, "no request met the drain"
+    assert set(answered) <= {200, 429, 503}
+    assert sum(r.refused for r in records) == len(records)  # each ended at a closed listener
+    # Before the fix, connections the kernel had queued, or the loop had just accepted,
+    # when the listener closed were reset after their request was sent.
+    assert sum(r.lost for r in records) == 0
+
+
 def test_a_second_signal_exits_at_once_and_non_zero(limited_server: Server) -> None:
     assert limited_server.proc is not None
     offset = limited_server.log_path.stat().st_size

@@ -64,6 +64,7 @@ def test_env_name_is_derived_from_the_flag() -> None:
         ([*MODEL], {"SERVING_WORKERS": "0"}, r"SERVING_WORKERS='0': must be an integer in 1\.\.64"),
         ([*MODEL, "--max-batch-delay-ms", "nan"], {}, "--max-batch-delay-ms='nan': must be a"),
         ([*MODEL, "--drain-timeout-s", "-1"], {}, "--drain-timeout-s='-1'"),
+        ([*MODEL, "--refusal-delay-ms", "-5"], {}, r"--refusal-delay-ms='-5': must be an int"),
         ([*MODEL, "--log-level", "loud"], {}, "--log-level='loud': must be one of debug"),
         ([*MODEL], {"SERVING_ACCESS_LOG": "maybe"}, "SERVING_ACCESS_LOG='maybe': must be true"),
         ([*MODEL, "--host", ""], {}, "--host='': must be a host name"),
@@ -90,3 +91,8 @@ def test_cli_exits_2_with_one_line() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "--max-queue='0'" in lines[0]
+
+
+def test_refusal_delay_defaults_to_250_ms_and_may_be_turned_off() -> None:
+    assert parse_settings(MODEL, {}).refusal_delay_ms == 250
+    assert parse_settings(MODEL, {"SERVING_REFUSAL_DELAY_MS": "0"}).refusal_delay_ms == 0

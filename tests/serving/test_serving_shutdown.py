@@ -102,8 +102,12 @@ def test_sigterm_under_load_loses_no_admitted_request(limited_server: Server) ->
     answered = [e["status"] for e in lines if e.get("message") == "request"]
     assert set(answered) <= {200, 429, 503}, set(answered)
     assert answered.count(200) == statuses.count(200), "an admitted request lost its answer"
-    for refused in (429, 503):
-        assert answered.count(refused) == statuses.count(refused)
+    assert answered.count(503) == statuses.count(503)
+    # 429s are logged at most once per second, each line with the count it left out
+    # (``suppressed``): the log accounts for at most those the clients got.
+    logged_429 = [e for e in lines if e.get("message") == "request" and e["status"] == 429]
+    assert sum(1 + e["suppressed"] for e in logged_429) <= statuses.count(429)
+    assert bool(logged_429) == (429 in statuses)
     # The signal arrived with work queued, and that work was still answered.
     marks = [e.get("message") for e in lines]
     drained_at = marks.index("draining")
