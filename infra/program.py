@@ -16,6 +16,7 @@ from components import (
     Backups,
     Cluster,
     ClusterAddons,
+    ContainerImage,
     EventAutoscaling,
     EventAutoscalingArgs,
     GpuSupport,
@@ -31,10 +32,10 @@ from components import (
     Network,
     NodeGroup,
     Observability,
-    ServingImage,
     Tenancy,
     Vault,
 )
+from components._tokens import type_token, with_aliases
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
 from infra import stack_args_vault as vault_stack
@@ -89,7 +90,9 @@ class Workloads:
 
     mlflow: MlflowServer
     """The MLflow tracking server and model registry (RDS, S3, the server's pods)."""
-    image: ServingImage | None = None
+    mlflow_image: ContainerImage
+    """The MLflow server image's repository and digest."""
+    image: ContainerImage | None = None
     """The serving image's repository and digest; None without inference services."""
     inference: Mapping[str, InferenceService] | None = None
     """The inference services by name."""
@@ -271,9 +274,12 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
     in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
+    mlflow_image = ContainerImage(
+        f"{name}-mlflow-image", stack_args.mlflow_image_args(settings, tags)
+    )
     mlflow = MlflowServer(
         f"{name}-mlflow",
-        stack_args.mlflow_server_args(settings, tags, foundation.deploy),
+        stack_args.mlflow_server_args(settings, tags, foundation.deploy, mlflow_image.image),
         opts=pulumi.ResourceOptions.merge(
             in_cluster,
             pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
@@ -281,8 +287,13 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
     )
     inference = settings.inference
     if inference is None or not inference.services or services.event_autoscaling is None:
-        return Workloads(mlflow=mlflow)
-    image = ServingImage(f"{name}-serving", stack_args.serving_image_args(settings, tags))
+        return Workloads(mlflow=mlflow, mlflow_image=mlflow_image)
+    # Formerly its own ServingImage type: the alias keeps the stack's repository and build.
+    image = ContainerImage(
+        f"{name}-serving",
+        stack_args.serving_image_args(settings, tags),
+        opts=with_aliases(None, type_token("ServingImage")),
+    )
     # Istio's CRDs come with the mesh's releases; the routes name the ingress Gateway.
     on_mesh = pulumi.ResourceOptions(depends_on=[services.mesh.control_plane, services.ingress])
     InferenceGateway(
@@ -316,7 +327,7 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
         )
         for service in sorted(inference.services)
     }
-    return Workloads(mlflow=mlflow, image=image, inference=built)
+    return Workloads(mlflow=mlflow, mlflow_image=mlflow_image, image=image, inference=built)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:

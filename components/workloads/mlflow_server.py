@@ -52,9 +52,10 @@ MIN_BACKUP_RETENTION_DAYS = 7
 class MlflowServerArgs:
     """Inputs of :class:`MlflowServer`."""
 
-    image: str
+    image: pulumi.Input[str]
     """The server image, ``repository@sha256:<64 hex>`` (built from
-    ``mlflow_server/Dockerfile``). Required."""
+    ``mlflow_server/Dockerfile``; a plain string is checked, an Output is the digest a
+    ``ContainerImage`` pushed). Required."""
     vpc_id: pulumi.Input[str]
     """The cluster's VPC. Required."""
     vpc_cidr: str
@@ -101,7 +102,7 @@ class MlflowServerArgs:
 def validate_mlflow_server_args(args: MlflowServerArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
     problems: list[Problem] = []
-    if not IMAGE.match(args.image):
+    if isinstance(args.image, str) and not IMAGE.match(args.image):
         problems.append(
             Problem("image", "must be pinned as repository@sha256:<64 hex>", args.image)
         )
