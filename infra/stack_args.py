@@ -31,7 +31,7 @@ from components.foundation.cluster import BOOTSTRAP_ADDONS
 from components.foundation.cluster_addons import NODE_ADDONS
 from components.services.ml_tenancy import SERVING_NAMESPACE
 from components.workloads.container_image import MLFLOW_SERVER, SERVING, ContainerImageArgs
-from components.workloads.inference_args import InferenceServiceArgs
+from components.workloads.inference_args import InferenceServiceArgs, MlflowCredentials
 from infra.config_inference import BUILD
 from infra.config_keys import Settings
 
@@ -411,6 +411,11 @@ def inference_service_args(
         mlflow_tracking_uri=mlflow.tracking_uri if mlflow else MLFLOW_TRACKING_URI,
         artifact_bucket_arn=mlflow.bucket_arn if mlflow else None,
         artifact_kms_key_arn=mlflow.key_arn if mlflow else None,
+        mlflow_credentials=(
+            MlflowCredentials(mlflow.reader.username, mlflow.reader.password, mlflow.reader.job)
+            if mlflow
+            else None
+        ),
         otlp_endpoint=otlp_endpoint,
         oidc_provider_arn=deploy.oidc_provider_arn,
         oidc_issuer=deploy.oidc_issuer,

@@ -1,19 +1,22 @@
-"""The MLflow server on both stacks: its image built into its own ECR repository (or
-pinned by digest), as the plan captures it."""
+"""The MLflow server on both stacks, as the plan captures it: its image built into its
+own ECR repository (or pinned by digest), and the read-only user the inference pods
+authenticate as (made by a Job, handed over through Secrets only)."""
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from components.services.ml_tenancy import SERVING_NAMESPACE
 from infra.offline import CapturedResource
 from infra.offline.report import PlanResult
-from tests.components.support import alias_types
-from tests.components.workloads.stacks import plan_file, plan_stack
+from tests.components.support import alias_types, assert_valid
+from tests.components.workloads.stacks import deployments, plan_file, plan_stack
 from tests.offline_support import ROOT, plan_subprocess
 
 PINNED = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mlplatform-mlflow-server@sha256:" + (
@@ -88,9 +91,7 @@ def test_both_stacks_build_the_server_image_into_its_own_repository(dev, prod) -
 
 def test_the_serving_image_keeps_its_former_type_as_an_alias(dev) -> None:
     (serving,) = [
-        r
-        for r in of(dev, "mlplatform:index:ContainerImage")
-        if r.name == "mlplatform-dev-serving"
+        r for r in of(dev, "mlplatform:index:ContainerImage") if r.name == "mlplatform-dev-serving"
     ]
     assert alias_types(serving) == {"mlplatform:index:ServingImage"}
     assert {r.name for r in of(dev, "mlplatform:index:ContainerImage")} == {
@@ -116,3 +117,66 @@ def test_a_tagged_server_image_exits_2_naming_the_key(tmp_path: Path) -> None:
         "mlplatform:mlflow.image: 'ghcr.io/mlplatform/mlflow-server:latest' must be "
         "repository@sha256:<64 hex> or 'build'" in lines[0]
     )
+
+
+def reader_password(plan: PlanResult) -> str:
+    (generated,) = [
+        r
+        for r in of(plan, "random:index/randomPassword:RandomPassword")
+        if r.name == f"mlplatform-{plan.stack}-mlflow-reader"
+    ]
+    return generated.outputs["result"]
+
+
+def test_each_service_reads_the_registry_as_the_reader_through_a_secret(dev, prod) -> None:
+    for plan in (dev, prod):
+        password = reader_password(plan)
+        (job,) = of(plan, "kubernetes:batch/v1:Job")
+        assert_valid({"apiVersion": "batch/v1", "kind": "Job", **job.inputs})
+        (box,) = job.inputs["spec"]["template"]["spec"]["containers"]
+        assert box["image"] == server_image(plan)  # the server's own image, by digest
+        (secret,) = [
+            s
+            for s in of(plan, "kubernetes:core/v1:Secret")
+            if s.inputs["metadata"].get("namespace") == SERVING_NAMESPACE
+            and s.inputs["metadata"]["name"] == "anomaly-mlflow"
+        ]
+        assert_valid({"apiVersion": "v1", "kind": "Secret", **secret.inputs})
+        assert "stringData" in secret.secret_inputs
+        assert secret.inputs["stringData"] == {"username": "serving", "password": password}
+        services = deployments(plan)
+        assert services
+        for deployment in services.values():
+            (serving,) = deployment["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e for e in serving["env"]}
+            for name, key in (
+                ("MLFLOW_TRACKING_USERNAME", "username"),
+                ("MLFLOW_TRACKING_PASSWORD", "password"),
+            ):
+                assert env[name] == {
+                    "name": name,
+                    "valueFrom": {"secretKeyRef": {"name": "anomaly-mlflow", "key": key}},
+                }
+        # Every inference Deployment starts after the Job made its user.
+        for resource in of(plan, "kubernetes:apps/v1:Deployment"):
+            if resource.inputs["metadata"]["namespace"] == SERVING_NAMESPACE:
+                assert job.urn in resource.dependencies, resource.name
+
+
+def test_no_plaintext_reader_password_anywhere(dev, prod) -> None:
+    for plan in (dev, prod):
+        password = reader_password(plan)
+        assert password not in json.dumps(plan.to_json())
+        holders = set()
+        for resource in plan.run.resources:
+            if resource.type.startswith("random:"):
+                continue
+            for key, value in resource.inputs.items():
+                if password in json.dumps(value):
+                    assert key in resource.secret_inputs, (resource.name, key)
+                    holders.add((resource.inputs["metadata"]["namespace"], resource.name))
+        # The Job's Secret in mlflow and the service's in ml-serving, nothing else.
+        assert holders == {
+            ("mlflow", f"mlplatform-{plan.stack}-mlflow-reader"),
+            (SERVING_NAMESPACE, "anomaly-mlflow"),
+        }

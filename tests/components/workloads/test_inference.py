@@ -151,7 +151,7 @@ def test_pods_are_restricted_probed_and_spread(prod) -> None:
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
         (spread,) = pod["topologySpreadConstraints"]
         assert spread["topologyKey"] == "topology.kubernetes.io/zone"
-        env = {e["name"]: e["value"] for e in box["env"]}
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in box["env"]}
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(".observability.svc:4318")
 
