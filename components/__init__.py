@@ -62,6 +62,11 @@ from components.services.vault_snapshots import (
     VaultSnapshotsArgs,
     validate_vault_snapshots_args,
 )
+from components.workloads.container_image import (
+    ContainerImage,
+    ContainerImageArgs,
+    validate_container_image_args,
+)
 from components.workloads.inference import InferenceService
 from components.workloads.inference_args import (
     InferenceServiceArgs,
@@ -73,11 +78,6 @@ from components.workloads.mlflow_server import (
     MlflowServerArgs,
     validate_mlflow_server_args,
 )
-from components.workloads.serving_image import (
-    ServingImage,
-    ServingImageArgs,
-    validate_serving_image_args,
-)
 
 __all__ = [
     "PRESETS",
@@ -88,6 +88,8 @@ __all__ = [
     "ClusterAddons",
     "ClusterAddonsArgs",
     "ClusterArgs",
+    "ContainerImage",
+    "ContainerImageArgs",
     "EventAutoscaling",
     "EventAutoscalingArgs",
     "GpuSupport",
@@ -116,8 +118,6 @@ __all__ = [
     "Problem",
     "ServiceAccountRole",
     "ServiceAccountRoleArgs",
-    "ServingImage",
-    "ServingImageArgs",
     "SloTargets",
     "Tenancy",
     "TenancyArgs",
@@ -136,6 +136,7 @@ __all__ = [
     "validate_backups_args",
     "validate_cluster_addons_args",
     "validate_cluster_args",
+    "validate_container_image_args",
     "validate_event_autoscaling_args",
     "validate_inference_service_args",
     "validate_ingress_args",
@@ -147,7 +148,6 @@ __all__ = [
     "validate_node_group_args",
     "validate_observability_args",
     "validate_service_account_role_args",
-    "validate_serving_image_args",
     "validate_tenancy_args",
     "validate_vault_args",
     "validate_vault_snapshots_args",

@@ -49,8 +49,8 @@ from components import (
 )
 from components._aws import KUBERNETES_VERSION
 from components._validate import NO_VALUE
+from components.workloads.container_image import validate_container_image_args
 from components.workloads.inference_args import validate_inference_service_args
-from components.workloads.serving_image import validate_serving_image_args
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
 from infra import stack_args_vault as vault_stack
@@ -385,8 +385,13 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
     ):
         if value < 1:
             r.fail(key, "must be at least 1", value)
-    mlflow = validate_mlflow_server_args(stack_args.mlflow_server_args(settings, tags))
+    # mlflow.image is the image component's rule (a bad digest reported once, not twice).
+    mlflow = validate_mlflow_server_args(
+        stack_args.mlflow_server_args(settings, tags, image=stack_args.PLACEHOLDER_MLFLOW_IMAGE)
+    )
     checks.append((mlflow, stack_args.MLFLOW_KEYS))
+    mlflow_image = validate_container_image_args(stack_args.mlflow_image_args(settings, tags))
+    checks.append((mlflow_image, {"image": "mlflow.image"}))
     if settings.vault_enabled:
         vault = validate_vault_args(vault_stack.vault_args(settings, tags))
         checks.append((vault, vault_stack.VAULT_KEYS))
@@ -396,7 +401,7 @@ def _component_problems(r: _Reader, settings: Settings) -> None:
         karpenter = validate_karpenter_args(stack_args.karpenter_args(settings, tags))
         checks.append((karpenter, stack_args.karpenter_keys(settings)))
     if settings.inference is not None:
-        image = validate_serving_image_args(stack_args.serving_image_args(settings, tags))
+        image = validate_container_image_args(stack_args.serving_image_args(settings, tags))
         checks.append((image, {"image": "inference.image"}))
         for name, service in settings.inference.services.items():
             if settings.pool_for(service.placement) is None and service.placement in PRESETS:

@@ -16,6 +16,7 @@ from components import (
     Backups,
     Cluster,
     ClusterAddons,
+    ContainerImage,
     EventAutoscaling,
     EventAutoscalingArgs,
     GpuSupport,
@@ -31,11 +32,11 @@ from components import (
     Network,
     NodeGroup,
     Observability,
-    ServingImage,
     Tenancy,
     Vault,
     VaultSnapshots,
 )
+from components._tokens import type_token, with_aliases
 from infra import stack_args
 from infra import stack_args_mesh as mesh_stack
 from infra import stack_args_vault as vault_stack
@@ -90,7 +91,9 @@ class Workloads:
 
     mlflow: MlflowServer
     """The MLflow tracking server and model registry (RDS, S3, the server's pods)."""
-    image: ServingImage | None = None
+    mlflow_image: ContainerImage
+    """The MLflow server image's repository and digest."""
+    image: ContainerImage | None = None
     """The serving image's repository and digest; None without inference services."""
     inference: Mapping[str, InferenceService] | None = None
     """The inference services by name."""
@@ -275,15 +278,18 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
 
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
-    """What the platform runs, on top of the services: the MLflow server (on the system
-    pool, after the cluster add-ons), the serving image, and each inference service after
+    """What the platform runs, on top of the services: the MLflow server's image and the
+    server (on the system pool, after the cluster add-ons), the serving image, and each inference service after
     the CRDs its custom resources need (Prometheus Operator, KEDA, Istio)."""
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
     in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
+    mlflow_image = ContainerImage(
+        f"{name}-mlflow-image", stack_args.mlflow_image_args(settings, tags)
+    )
     mlflow = MlflowServer(
         f"{name}-mlflow",
-        stack_args.mlflow_server_args(settings, tags, foundation.deploy),
+        stack_args.mlflow_server_args(settings, tags, foundation.deploy, mlflow_image.image),
         opts=pulumi.ResourceOptions.merge(
             in_cluster,
             pulumi.ResourceOptions(depends_on=[foundation.addons], protect=settings.protect),
@@ -291,8 +297,13 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
     )
     inference = settings.inference
     if inference is None or not inference.services or services.event_autoscaling is None:
-        return Workloads(mlflow=mlflow)
-    image = ServingImage(f"{name}-serving", stack_args.serving_image_args(settings, tags))
+        return Workloads(mlflow=mlflow, mlflow_image=mlflow_image)
+    # Formerly its own ServingImage type: the alias keeps the stack's repository and build.
+    image = ContainerImage(
+        f"{name}-serving",
+        stack_args.serving_image_args(settings, tags),
+        opts=with_aliases(None, type_token("ServingImage")),
+    )
     # Istio's CRDs come with the mesh's releases; the routes name the ingress Gateway.
     on_mesh = pulumi.ResourceOptions(depends_on=[services.mesh.control_plane, services.ingress])
     InferenceGateway(
@@ -326,7 +337,7 @@ def build_workloads(settings: Settings, foundation: Foundation, services: Servic
         )
         for service in sorted(inference.services)
     }
-    return Workloads(mlflow=mlflow, image=image, inference=built)
+    return Workloads(mlflow=mlflow, mlflow_image=mlflow_image, image=image, inference=built)
 
 
 def build(settings: Settings) -> dict[str, pulumi.Output[object]]:

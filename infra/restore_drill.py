@@ -4,9 +4,12 @@
 
 1. starts PostgreSQL (Debian's ``postgresql``: the registry's backend store, as RDS is),
    moto's S3 server (the artifact and backup buckets) and the MLflow server with the
-   Deployment's command line (``components.workloads.mlflow_command``), basic-auth on;
-2. registers models with known artifacts and aliases, and records every version, alias
-   and artifact checksum as the server reports them;
+   Deployment's command line (``components.workloads.mlflow_command``), basic-auth on,
+   and makes the inference service's read-only user with the cluster Job's own script
+   and environment (``mlflow_server/ensure_user.py``), twice: a rerun must be harmless;
+2. registers models with known artifacts and aliases, records every version, alias
+   and artifact checksum as the server reports them, and checks the read-only user
+   cannot move an alias;
 3. backs up the registry database (``pg_dump``) and the artifact prefix into the backup
    bucket;
 4. deletes both (drops the database, removes every artifact object);
@@ -27,6 +30,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -157,7 +161,7 @@ def _serving_check(drill: Drill) -> list[int]:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": drill.tracking_uri,
-        cmd.CLIENT_USERNAME_ENV: "serving",
+        cmd.CLIENT_USERNAME_ENV: cmd.READER_USERNAME,
         cmd.CLIENT_PASSWORD_ENV: drill.keys.reader,
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
@@ -201,12 +205,21 @@ def run(workdir: Path) -> list[str]:
             _detail(f"an unauthenticated registry call is answered {denied.status_code}")
             if denied.status_code != 401:
                 return [f"an unauthenticated call got {denied.status_code}, not 401"]
-            _create_reader(drill)
+            for _ in range(2):
+                _ensure_reader(drill)
 
             _step(2, "registering models with known artifacts")
             registry.register(drill.tracking_uri)
             before = registry.snapshot(drill.tracking_uri)
             _detail(f"{len(before.versions)} model versions, aliases {before.aliases}")
+            moved = httpx.post(
+                f"{drill.tracking_uri}/api/2.0/mlflow/registered-models/alias",
+                json={"name": registry.ANOMALY, "alias": "champion", "version": "1"},
+                auth=(cmd.READER_USERNAME, keys.reader),
+            )
+            _detail(f"the read-only user moving an alias is answered {moved.status_code}")
+            if moved.status_code != 403:
+                return [f"the read-only user moving an alias got {moved.status_code}, not 403"]
 
         _step(3, "backing up the registry database (models and users) and the artifact prefix")
         dump = workdir / "mlflow.dump"
@@ -257,12 +270,32 @@ def run(workdir: Path) -> list[str]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _create_reader(drill: Drill) -> None:
-    """A read-only user for the inference service (basic-auth's default is READ)."""
-    from mlflow.server import get_app_client
-
-    auth = get_app_client("basic-auth", tracking_uri=drill.tracking_uri)
-    auth.create_user(username="serving", password=drill.keys.reader)  # type: ignore[attr-defined]
+def _ensure_reader(drill: Drill) -> None:
+    """Make the inference service's read-only user as the cluster does: the user Job's
+    script, with the Job's environment (its Secrets' values in place of the references).
+    Raises ``RuntimeError`` with the script's last line when it fails."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        **cmd.ensure_user_env(drill.tracking_uri),
+        cmd.CLIENT_USERNAME_ENV: cmd.ADMIN_USERNAME,
+        cmd.CLIENT_PASSWORD_ENV: drill.keys.admin,
+        cmd.ENSURE_USERNAME_ENV: cmd.READER_USERNAME,
+        cmd.ENSURE_PASSWORD_ENV: drill.keys.reader,
+    }
+    done = subprocess.run(
+        [sys.executable, str(cmd.ENSURE_USER_SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=cmd.ENSURE_WAIT_S + 120,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    for line in lines:
+        _detail(line)
+    if done.returncode != 0:
+        last = lines[-1] if lines else done.stderr.strip()[-300:]
+        raise RuntimeError(f"ensure_user.py exited {done.returncode}: {last}")
 
 
 @contextmanager

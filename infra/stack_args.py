@@ -30,8 +30,8 @@ from components import (
 from components.foundation.cluster import BOOTSTRAP_ADDONS
 from components.foundation.cluster_addons import NODE_ADDONS
 from components.services.ml_tenancy import SERVING_NAMESPACE
-from components.workloads.inference_args import InferenceServiceArgs
-from components.workloads.serving_image import ServingImageArgs
+from components.workloads.container_image import MLFLOW_SERVER, SERVING, ContainerImageArgs
+from components.workloads.inference_args import InferenceServiceArgs, MlflowCredentials
 from infra.config_inference import BUILD
 from infra.config_keys import Settings
 
@@ -315,12 +315,19 @@ MLFLOW_KEYS = {
 
 
 def mlflow_server_args(
-    settings: Settings, tags: Mapping[str, str], deploy: Placeholders = Placeholders()
+    settings: Settings,
+    tags: Mapping[str, str],
+    deploy: Placeholders = Placeholders(),
+    image: pulumi.Input[str] | None = None,
 ) -> MlflowServerArgs:
-    """The stack's ``MlflowServerArgs``, in the cluster's VPC and private subnets."""
+    """The stack's ``MlflowServerArgs``, in the cluster's VPC and private subnets. ``image``
+    is the server image by digest (default the configured one, or a placeholder for a
+    build)."""
     m = settings.mlflow
+    if image is None:
+        image = PLACEHOLDER_MLFLOW_IMAGE if m.image == BUILD else m.image
     return MlflowServerArgs(
-        image=m.image,
+        image=image,
         vpc_id=deploy.vpc_id,
         vpc_cidr=settings.vpc_cidr,
         subnet_ids=deploy.subnet_ids,
@@ -353,13 +360,27 @@ PLACEHOLDER_IMAGE = (
     "000000000000.dkr.ecr.us-west-2.amazonaws.com/mlplatform-serving@sha256:" + "0" * 64
 )
 """Stands in for an image still to be built when arguments are only validated."""
+PLACEHOLDER_MLFLOW_IMAGE = (
+    "000000000000.dkr.ecr.us-west-2.amazonaws.com/mlplatform-mlflow-server@sha256:" + "0" * 64
+)
+"""The MLflow server's stand-in, likewise."""
 
 
-def serving_image_args(settings: Settings, tags: Mapping[str, str]) -> ServingImageArgs:
-    """The stack's ``ServingImageArgs`` (``inference.image``: a digest, or ``build``)."""
+def serving_image_args(settings: Settings, tags: Mapping[str, str]) -> ContainerImageArgs:
+    """The serving image's ``ContainerImageArgs`` (``inference.image``: a digest, or
+    ``build``)."""
     inference = settings.inference
     image = inference.image if inference else BUILD
-    return ServingImageArgs(image=None if image == BUILD else image, tags=dict(tags))
+    return ContainerImageArgs(SERVING, image=None if image == BUILD else image, tags=dict(tags))
+
+
+def mlflow_image_args(settings: Settings, tags: Mapping[str, str]) -> ContainerImageArgs:
+    """The MLflow server image's ``ContainerImageArgs`` (``mlflow.image``: a digest, or
+    ``build``)."""
+    image = settings.mlflow.image
+    return ContainerImageArgs(
+        MLFLOW_SERVER, image=None if image == BUILD else image, tags=dict(tags)
+    )
 
 
 def inference_service_args(
@@ -392,6 +413,11 @@ def inference_service_args(
         mlflow_tracking_uri=mlflow.tracking_uri if mlflow else MLFLOW_TRACKING_URI,
         artifact_bucket_arn=mlflow.bucket_arn if mlflow else None,
         artifact_kms_key_arn=mlflow.key_arn if mlflow else None,
+        mlflow_credentials=(
+            MlflowCredentials(mlflow.reader.username, mlflow.reader.password, mlflow.reader.job)
+            if mlflow
+            else None
+        ),
         otlp_endpoint=otlp_endpoint,
         oidc_provider_arn=deploy.oidc_provider_arn,
         oidc_issuer=deploy.oidc_issuer,

@@ -5,6 +5,8 @@ Deployment, a PodDisruptionBudget (one pod at a time, so consolidation and spot
 reclaims drain pods one by one) and a KEDA ``ScaledObject`` (queue depth per pod from
 the service's own metrics, CPU as a floor). Shared by the releases: the ServiceAccount
 and its IAM role (read the MLflow artifact bucket and its key, nothing else), the
+Secret with the registry's read-only user (the pods' ``MLFLOW_TRACKING_USERNAME`` and
+``PASSWORD``; the Deployments wait for the Job that makes the user), the
 Service, the ServiceMonitor, the service's PrometheusRule, the NetworkPolicy and the
 mesh policies admitting only the gateway and Prometheus, the routes
 (``VirtualService``, ``DestinationRule``) and, at the gateway, the JWT rules and the
@@ -38,6 +40,7 @@ from components.workloads.inference_pods import (
     RELEASE_LABEL,
     deployment_name,
     deployment_spec,
+    mlflow_secret_name,
     release_labels,
     service_labels,
 )
@@ -141,6 +144,21 @@ class InferenceService(pulumi.ComponentResource):
             spec=service_spec,
             opts=child,
         )
+        needs: list[pulumi.Resource] = [account]
+        if (credentials := args.mlflow_credentials) is not None:
+            # The pods start once the user exists in the registry, or they would get 401.
+            needs += [credentials.ready] if credentials.ready is not None else []
+            needs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-mlflow",
+                    metadata={"name": mlflow_secret_name(name), "namespace": ns, "labels": labels},
+                    string_data={
+                        "username": credentials.username,
+                        "password": pulumi.Output.secret(credentials.password),
+                    },
+                    opts=child,
+                )
+            )
         self.deployments = {}
         for colour in rollout.colours():
             deploy = deployment_name(name, colour, two)
@@ -156,7 +174,7 @@ class InferenceService(pulumi.ComponentResource):
                 ),
                 # The autoscaler owns the replica count once the Deployment exists.
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[account], ignore_changes=["spec.replicas"]
+                    parent=self, depends_on=needs, ignore_changes=["spec.replicas"]
                 ),
             )
             budget: Any = {

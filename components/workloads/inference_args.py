@@ -183,6 +183,19 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class MlflowCredentials:
+    """The registry user the pods authenticate as (MLflow's basic-auth)."""
+
+    username: str
+    """The user's name (not secret)."""
+    password: pulumi.Input[str]
+    """Its password, kept secret: it reaches the pods only through a Secret."""
+    ready: pulumi.Resource | None = None
+    """What makes the user in the registry (the server's user Job): the pods start after
+    it. Default none."""
+
+
+@dataclass(frozen=True)
 class InferenceServiceArgs:
     """Inputs of :class:`~components.workloads.inference.InferenceService`."""
 
@@ -226,6 +239,10 @@ class InferenceServiceArgs:
     access (models then load only through the tracking server's artifact proxy)."""
     artifact_kms_key_arn: pulumi.Input[str] | None = None
     """The KMS key of that bucket (decrypt only). Default none."""
+    mlflow_credentials: MlflowCredentials | None = None
+    """The registry's read-only user, written to a Secret the pods read
+    ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` from. Default none (a registry without
+    authentication)."""
     gateway: str = f"{GATEWAY_NAMESPACE}/{GATEWAY_NAME}"
     """The Istio ingress ``Gateway`` as ``namespace/name``. Default the mesh's
     (``istio-ingress/ingress``)."""

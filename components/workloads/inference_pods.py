@@ -32,6 +32,7 @@ from components.workloads.inference_args import (
     startup_failure_threshold,
     termination_grace_s,
 )
+from components.workloads.mlflow_command import CLIENT_PASSWORD_ENV, CLIENT_USERNAME_ENV
 
 APP_LABEL = "app.kubernetes.io/name"
 RELEASE_LABEL = "mlplatform.io/release"
@@ -79,12 +80,33 @@ def command(args: InferenceServiceArgs, colour: Colour) -> list[str]:
     return line
 
 
+def mlflow_secret_name(service: str) -> str:
+    """The Secret holding ``service``'s registry credentials (keys ``username``,
+    ``password``)."""
+    return f"{service}-mlflow"
+
+
 def environment(args: InferenceServiceArgs, service: str, colour: Colour) -> list[dict[str, Any]]:
-    """The container's environment: bind address, MLflow, tracing."""
-    return [
+    """The container's environment: bind address, MLflow (its credentials from the
+    service's Secret, never a literal), tracing."""
+    env: list[dict[str, Any]] = [
         {"name": "SERVING_HOST", "value": "0.0.0.0"},
         {"name": "SERVING_PORT", "value": str(PORT)},
         {"name": "MLFLOW_TRACKING_URI", "value": args.mlflow_tracking_uri},
+    ]
+    if args.mlflow_credentials is not None:
+        env += [
+            {
+                "name": name,
+                "valueFrom": {"secretKeyRef": {"name": mlflow_secret_name(service), "key": key}},
+            }
+            for name, key in (
+                (CLIENT_USERNAME_ENV, "username"),
+                (CLIENT_PASSWORD_ENV, "password"),
+            )
+        ]
+    return [
+        *env,
         {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": args.otlp_endpoint},
         {"name": "OTEL_SERVICE_NAME", "value": f"{service}-{colour}"},
     ]

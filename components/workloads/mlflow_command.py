@@ -11,6 +11,7 @@ which holds its database URI, is a Secret mounted at :data:`AUTH_CONFIG_PATH`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 PORT = 5000
@@ -33,6 +34,28 @@ CSRF_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 # What clients (the inference service, CI) set to authenticate.
 CLIENT_USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
 CLIENT_PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
+
+# The inference service's read-only user, made in the running server by ENSURE_USER_SCRIPT
+# (standalone: it cannot import these names, so a test holds its copies to them). The
+# script authenticates as the admin through CLIENT_*_ENV and ensures ENSURE_*_ENV's user.
+READER_USERNAME = "serving"
+ENSURE_USER_SCRIPT = Path(__file__).resolve().parents[2] / "mlflow_server" / "ensure_user.py"
+ENSURE_USERNAME_ENV = "MLFLOW_ENSURE_USERNAME"
+ENSURE_PASSWORD_ENV = "MLFLOW_ENSURE_PASSWORD"
+ENSURE_WAIT_ENV = "MLFLOW_ENSURE_WAIT_SECONDS"
+ENSURE_WAIT_S = 300
+"""How long the script waits for the server's ``/health`` (the Job's deadline is longer)."""
+
+
+def ensure_user_env(tracking_uri: str) -> dict[str, str]:
+    """The script's environment but for the four credentials (the admin's and the user's,
+    which the Job reads from Secrets and the restore drill passes as values)."""
+    return {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        ENSURE_WAIT_ENV: str(ENSURE_WAIT_S),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "HOME": "/tmp",
+    }
 
 
 def server_command(

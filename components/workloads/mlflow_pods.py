@@ -16,6 +16,7 @@ from components._k8s import (
     system_placement,
 )
 from components.workloads import mlflow_command as cmd
+from components.workloads.mlflow_reader import APP as ENSURE_USER_APP
 
 APP = "mlflow"
 SECRET = "mlflow-server"
@@ -30,7 +31,11 @@ def _secret_env(name: str, key: str) -> dict[str, Any]:
 
 
 def container(
-    *, image: str, artifacts_destination: pulumi.Input[str], workers: int, namespace: str
+    *,
+    image: pulumi.Input[str],
+    artifacts_destination: pulumi.Input[str],
+    workers: int,
+    namespace: str,
 ) -> dict[str, Any]:
     """The server container: the shared command line, every secret from the Secret."""
     argv = cmd.server_command(
@@ -74,7 +79,7 @@ def container(
 
 def deployment_spec(
     *,
-    image: str,
+    image: pulumi.Input[str],
     artifacts_destination: pulumi.Input[str],
     workers: int,
     replicas: int,
@@ -127,10 +132,13 @@ def _namespace_peer(name: str) -> dict[str, Any]:
 def network_policy_spec(
     *, ci_runner_cidrs: Sequence[str], gateway_namespace: str | None, vpc_cidr: str
 ) -> dict[str, Any]:
-    """Who may reach the MLflow pods (the inference namespace, the CI runners' ranges, the
-    gateway when exposed) and what they may reach (DNS, PostgreSQL inside the VPC, HTTPS
-    for S3 and STS)."""
-    peers = [_namespace_peer(INFERENCE_NAMESPACE)]
+    """Who may reach the MLflow pods (the inference namespace, the Job that makes its
+    user, the CI runners' ranges, the gateway when exposed) and what they may reach (DNS,
+    PostgreSQL inside the VPC, HTTPS for S3 and STS)."""
+    peers = [
+        _namespace_peer(INFERENCE_NAMESPACE),
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": ENSURE_USER_APP}}},
+    ]
     peers += [{"ipBlock": {"cidr": cidr}} for cidr in ci_runner_cidrs]
     if gateway_namespace:
         peers.append(_namespace_peer(gateway_namespace))

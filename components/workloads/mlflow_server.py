@@ -14,7 +14,10 @@ and the server's pods in ``mlflow``.
   ``artifacts/`` prefix and the key.
 - The server (``mlflow_pods``): the basic-auth app in front of the registry, its config
   and admin in Secrets; a Service, a PodDisruptionBudget with two or more replicas, and a
-  NetworkPolicy admitting the inference namespace, the CI runners and the gateway.
+  NetworkPolicy admitting the inference namespace, the user Job, the CI runners and the
+  gateway.
+- The inference service's read-only user (``mlflow_reader``): a generated password and a
+  Job that creates the user in the running server (or sets its password).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArg
 from components.services.tenancy import application_namespace
 from components.workloads import mlflow_command as cmd
 from components.workloads import mlflow_pods as pods
+from components.workloads.mlflow_reader import Reader, create_reader
 
 NAMESPACE = "mlflow"
 SERVICE_ACCOUNT = "mlflow"
@@ -52,9 +56,10 @@ MIN_BACKUP_RETENTION_DAYS = 7
 class MlflowServerArgs:
     """Inputs of :class:`MlflowServer`."""
 
-    image: str
+    image: pulumi.Input[str]
     """The server image, ``repository@sha256:<64 hex>`` (built from
-    ``mlflow_server/Dockerfile``). Required."""
+    ``mlflow_server/Dockerfile``; a plain string is checked, an Output is the digest a
+    ``ContainerImage`` pushed). Required."""
     vpc_id: pulumi.Input[str]
     """The cluster's VPC. Required."""
     vpc_cidr: str
@@ -101,7 +106,7 @@ class MlflowServerArgs:
 def validate_mlflow_server_args(args: MlflowServerArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
     problems: list[Problem] = []
-    if not IMAGE.match(args.image):
+    if isinstance(args.image, str) and not IMAGE.match(args.image):
         problems.append(
             Problem("image", "must be pinned as repository@sha256:<64 hex>", args.image)
         )
@@ -149,11 +154,14 @@ class MlflowServer(pulumi.ComponentResource):
 
     ``opts.providers`` must carry the AWS provider and the cluster's Kubernetes provider.
     ``tracking_uri`` is the in-cluster URL, ``bucket_name`` the artifact bucket,
-    ``database_endpoint`` the RDS ``host:port`` (none of them secret). Raises
+    ``database_endpoint`` the RDS ``host:port`` (none of them secret); ``reader`` the
+    inference service's read-only user (its password secret) and the Job that made it,
+    which whatever authenticates as it depends on. Raises
     :class:`~components._validate.ValidationError` naming every bad field.
     """
 
     tracking_uri: pulumi.Output[str]
+    reader: Reader
     bucket_name: pulumi.Output[str]
     database_endpoint: pulumi.Output[str]
 
@@ -252,7 +260,8 @@ class MlflowServer(pulumi.ComponentResource):
             opts=child,
         )
         labels = {"app.kubernetes.io/name": pods.APP}
-        k8s.apps.v1.Deployment(
+        tracking_uri = f"http://{pods.APP}.{NAMESPACE}.svc.cluster.local:{cmd.PORT}"
+        server = k8s.apps.v1.Deployment(
             f"{name}-server",
             metadata={"name": pods.APP, "namespace": ns.metadata.name, "labels": labels},
             spec=cast(
@@ -305,9 +314,19 @@ class MlflowServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.tracking_uri = pulumi.Output.from_input(
-            f"http://{pods.APP}.{NAMESPACE}.svc.cluster.local:{cmd.PORT}"
+        reader = create_reader(
+            name,
+            parent=self,
+            namespace=ns.metadata.name,
+            image=args.image,
+            tracking_uri=tracking_uri,
+            server_secret=pods.SECRET,
+            server_app=pods.APP,
+            system_pool=args.system_pool,
+            after=[server, *secrets],
         )
+        self.reader = reader
+        self.tracking_uri = pulumi.Output.from_input(tracking_uri)
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         """The artifact bucket's ARN (readers' roles are scoped to it)."""

@@ -43,6 +43,11 @@ def test_drill_restores_every_version_alias_and_artifact(tmp_path: Path) -> None
     steps = re.findall(r"^\[drill\] (\d)/6 ", out, re.MULTILINE)
     assert steps == ["1", "2", "3", "4", "5", "6"]
     assert "an unauthenticated registry call is answered 401" in out
+    # The cluster Job's script made the read-only user, and a second run only set its
+    # password again; that user may read (step 6 serves with it) but not move an alias.
+    made = re.findall(r"^\[drill\]     ensure-user: user 'serving' at \S+: (.+)$", out, re.M)
+    assert made == ["created", "existed: password set"], out
+    assert "the read-only user moving an alias is answered 403" in out
     assert "database dropped; 0 artifact objects left" in out
     verified = re.findall(r"^\[drill\]     ok sha256:[0-9a-f]{64} (\S+)$", out, re.MULTILINE)
     # Three versions' model files and each run's fixed text artifact, all compared.

@@ -11,6 +11,12 @@ import pytest
 
 from components._validate import ValidationError
 from components.services.event_autoscaling import KEDA_CHART, EventAutoscaling, EventAutoscalingArgs
+from components.workloads.container_image import (
+    SERVING,
+    ContainerImage,
+    ContainerImageArgs,
+    source_tag,
+)
 from components.workloads.inference import InferenceService
 from components.workloads.inference_args import (
     InferenceServiceArgs,
@@ -21,7 +27,6 @@ from components.workloads.inference_args import (
     termination_grace_s,
     validate_inference_service_args,
 )
-from components.workloads.serving_image import ServingImage, ServingImageArgs, source_tag
 from tests.components.layout import values_problems
 from tests.components.support import one, plan
 from tests.components.workloads import inference_layout as documented
@@ -64,7 +69,7 @@ def test_the_source_tag_follows_the_sources(tmp_path: Path) -> None:
 
 
 def test_a_built_image_is_pushed_with_a_secret_token_and_run_by_digest() -> None:
-    run = plan(lambda: ServingImage("img", ServingImageArgs()))
+    run = plan(lambda: ContainerImage("img", ContainerImageArgs(SERVING)))
     build = one(run, "docker-build:index:Image")
     (tag,) = build.inputs["tags"]
     assert ":src-" in tag and tag.startswith("123456789012.dkr.ecr.us-west-2.amazonaws.com/")
@@ -72,7 +77,7 @@ def test_a_built_image_is_pushed_with_a_secret_token_and_run_by_digest() -> None
     with pytest.raises(
         ValidationError, match=re.escape("image: 'repo:latest' must be repository@sha256")
     ):
-        ServingImage("bad", ServingImageArgs(image="repo:latest"))
+        ContainerImage("bad", ContainerImageArgs(SERVING, image="repo:latest"))
 
 
 def test_the_timeouts_are_derived_from_the_services_own() -> None:

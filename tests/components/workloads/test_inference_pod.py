@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from components.services.ml_tenancy import SERVING_NAMESPACE
 from serving import demo
 from tests.components.workloads.stacks import deployments, plan_stack
 from tests.serving.probes import wait_ready
@@ -85,13 +86,26 @@ def wait_busy(base: str, timeout_s: float) -> None:
 
 
 def test_the_planned_pod_serves_and_drains_within_its_grace_period(tmp_path: Path) -> None:
-    (deployment,) = deployments(plan_stack("dev")).values()
+    plan = plan_stack("dev")
+    (deployment,) = deployments(plan).values()
     pod = deployment["spec"]["template"]["spec"]
     (box,) = pod["containers"]
     grace = pod["terminationGracePeriodSeconds"]
     command = box["command"]
     assert command[:3] == ["python", "-m", "serving"]
-    planned_env = {e["name"]: e["value"] for e in box["env"]}
+    # The registry credentials come from the Secret the plan writes (a local registry
+    # ignores them, as a server without basic-auth would).
+    secrets = {
+        s.inputs["metadata"]["name"]: s.inputs["stringData"]
+        for s in plan.run.by_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"].get("namespace") == SERVING_NAMESPACE
+    }
+    planned_env = {
+        e["name"]: e["value"]
+        if "value" in e
+        else secrets[e["valueFrom"]["secretKeyRef"]["name"]][e["valueFrom"]["secretKeyRef"]["key"]]
+        for e in box["env"]
+    }
 
     root = tmp_path / "mlflow"
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -204,12 +204,13 @@ def test_the_namespace_starts_from_default_deny(run) -> None:
     assert "allow-dns" in policies
 
 
-def test_the_network_policy_admits_the_inference_namespace_and_ci_only(run) -> None:
+def test_the_network_policy_admits_the_inference_namespace_the_user_job_and_ci_only(run) -> None:
     policy = server_policy(run)
     assert_valid({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **policy})
     (ingress,) = policy["spec"]["ingress"]
     assert ingress["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ml-serving"}}},
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow-ensure-user"}}},
         {"ipBlock": {"cidr": "10.200.0.0/24"}},
     ]
     egress = {
