@@ -279,8 +279,9 @@ def build_services(settings: Settings, foundation: Foundation) -> Services:
 
 def build_workloads(settings: Settings, foundation: Foundation, services: Services) -> Workloads:
     """What the platform runs, on top of the services: the MLflow server's image and the
-    server (on the system pool, after the cluster add-ons), the serving image, and each inference service after
-    the CRDs its custom resources need (Prometheus Operator, KEDA, Istio)."""
+    server (on the system pool, after the cluster add-ons), the serving image, and each
+    inference service after the CRDs its custom resources need (Prometheus Operator,
+    KEDA, Istio)."""
     name = settings.cluster_name
     tags = stack_args.platform_tags(settings)
     in_cluster = pulumi.ResourceOptions(providers=[foundation.cluster.provider])
