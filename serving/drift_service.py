@@ -17,7 +17,8 @@ reports at scrape time:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
@@ -66,6 +67,45 @@ def _reference(model: Model) -> drift.Reference | None:
     return reference
 
 
+class DriftChecker:
+    """Runs every monitor's check every ``interval_s`` in one daemon thread and hands
+    each report to ``on_report`` (the metrics). A failing check is logged, not fatal."""
+
+    def __init__(
+        self,
+        monitors: Iterable[drift.DriftMonitor],
+        interval_s: float,
+        on_report: Callable[[drift.DriftReport], None],
+        on_error: Callable[[drift.DriftMonitor, Exception], None],
+    ) -> None:
+        self.monitors = list(monitors)
+        self.interval_s = interval_s
+        self._on_report = on_report
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="drift-checker", daemon=True)
+
+    def start(self) -> None:
+        if self.monitors:
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def check_all(self) -> None:
+        for monitor in self.monitors:
+            try:
+                self._on_report(monitor.check())
+            except Exception as exc:  # one model's bad window must not stop the others
+                self._on_error(monitor, exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check_all()
+
+
 class DriftService:
     """The monitors of the models that have a reference, and their checker thread."""
 
@@ -83,7 +123,7 @@ class DriftService:
                         window_rows=settings.drift_window_rows,
                         thresholds=limits,
                     )
-        self.checker = drift.DriftChecker(
+        self.checker = DriftChecker(
             self.monitors.values(), settings.drift_interval_s, self._reported, self._failed
         )
 

@@ -20,16 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serving.batching import Batcher, BatchPolicy
 from serving.errors import HttpError
 from serving.model import Model, PreparedItem
 from serving.protocol import Prediction
 
+if TYPE_CHECKING:
+    from serving.settings import Settings
+
 SHAP_PREFIX = "shap_"
+
+
+def _rows_of(item: PreparedItem) -> int:
+    return item.rows
 
 
 class Explainer:
@@ -61,6 +69,19 @@ class Explainer:
                 self._refusal = HttpError(
                     400, f"model {self.model.name!r} cannot be explained by TreeSHAP: {first}"
                 )
+
+    def batcher(
+        self, handler: Callable[[Sequence[PreparedItem]], list[Prediction]], settings: Settings
+    ) -> Batcher[PreparedItem, Prediction]:
+        """The model's explain batcher: ``handler`` (``explain_batch`` in the service's
+        tracing), batches of at most ``--max-explain-rows`` rows, one at a time."""
+        policy = BatchPolicy(
+            max_batch_size=settings.max_explain_rows,
+            max_batch_delay_s=settings.max_batch_delay_ms / 1000.0,
+            max_queue=settings.max_queue,
+            workers=1,
+        )
+        return Batcher(f"{self.model.name}:explain", handler, policy, size_of=_rows_of)
 
     async def ready(self) -> None:
         """Build the explainer off the loop (once); raise its refusal if it has one."""

@@ -36,7 +36,7 @@ from serving.protocol import Prediction
 from serving.settings import Settings
 from serving.startup import StartupClock
 from serving.tracing import Tracing
-from serving.workers import WorkerPool, usable_cpus
+from serving.workers import worker_pools
 
 log = logging.getLogger("serving")
 Predict = Callable[[Sequence[PreparedItem]], list[Prediction]]
@@ -70,7 +70,7 @@ class ServiceState:
         self.settings = settings
         self.tracing = tracing
         self.metrics = ServiceMetrics()
-        self.pools = _worker_pools(models, settings)
+        self.pools = worker_pools(models, settings.predict_processes)
         self.metrics.watch_workers(self.pools)
         self.drift = DriftService(models, settings)
         self.metrics.registry.register(DriftCollector(self.drift.monitors))
@@ -96,18 +96,10 @@ class ServiceState:
         # Explanations queue apart from predictions, in batches of the explain row cap.
         self.explainers = {m.name: Explainer(m) for m in models}
         self.explain_batchers = {
-            m.name: Batcher(
-                f"{m.name}:explain",
-                self._handler(m.name, self.explainers[m.name].explain_batch, sample=False),
-                BatchPolicy(
-                    max_batch_size=settings.max_explain_rows,
-                    max_batch_delay_s=settings.max_batch_delay_ms / 1000.0,
-                    max_queue=settings.max_queue,
-                    workers=1,
-                ),
-                size_of=_rows_of,
+            name: explainer.batcher(
+                self._handler(name, explainer.explain_batch, sample=False), settings
             )
-            for m in models
+            for name, explainer in self.explainers.items()
         }
         #: Laps to ready; without one given, counted from now (an app built in a test).
         self.startup = startup or StartupClock(origin=time.monotonic())
@@ -347,20 +339,3 @@ class ServiceState:
 
 def _rows_of(item: PreparedItem) -> int:
     return item.rows
-
-
-def _worker_pools(models: Sequence[Model], settings: Settings) -> dict[str, WorkerPool]:
-    """A pool of predict processes for each model that can be loaded in one.
-
-    ``--predict-processes`` (auto: ``usable_cpus()``); 0 predicts in this process, and
-    so does a model without a ``loader`` (an in-memory one).
-    """
-    processes = settings.predict_processes
-    if processes is None:
-        processes = usable_cpus()
-    pools = {}
-    for m in models:
-        loader = getattr(m, "loader", None)
-        if processes > 0 and loader is not None:
-            pools[m.name] = WorkerPool(m.name, loader, processes)
-    return pools

@@ -280,3 +280,18 @@ class WorkerPool:
             workers = list(self._workers.values())
         for worker in workers:
             worker.stop()
+
+
+def worker_pools(models: Sequence[Model], processes: int | None) -> dict[str, WorkerPool]:
+    """A pool of ``processes`` predict processes for each model that can be loaded in
+    one (``--predict-processes``; None, ``auto``, is ``usable_cpus()``). 0 predicts in
+    the service's process, and so does a model without a ``loader`` (an in-memory one or
+    an ensemble)."""
+    if processes is None:
+        processes = usable_cpus()
+    pools = {}
+    for m in models:
+        loader = getattr(m, "loader", None)
+        if processes > 0 and loader is not None:
+            pools[m.name] = WorkerPool(m.name, loader, processes)
+    return pools

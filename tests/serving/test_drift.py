@@ -15,6 +15,7 @@ import pytest
 
 from serving import drift
 from serving.demo import FEATURES, synthetic_metrics
+from serving.drift_service import DriftChecker
 
 WINDOW = 2000
 SAME_SEEDS = range(100, 160)
@@ -155,9 +156,7 @@ def test_the_checker_reports_each_model_and_survives_a_failing_one(
     bad = Broken("broken", reference, FEATURES, window_rows=10, thresholds=drift.Thresholds())
     reports: list[drift.DriftReport] = []
     errors: list[str] = []
-    checker = drift.DriftChecker(
-        [bad, good], 3600.0, reports.append, lambda m, e: errors.append(m.model)
-    )
+    checker = DriftChecker([bad, good], 3600.0, reports.append, lambda m, e: errors.append(m.model))
     checker.check_all()
     assert [r.verdict for r in reports] == ["no drift"]
     assert errors == ["broken"]
