@@ -60,6 +60,11 @@ class Shedder:
         self.delay_s = service.settings.refusal_delay_ms / 1000.0
         """How long the protocol holds a refusal before writing it (``--refusal-delay-ms``)."""
 
+    @property
+    def draining(self) -> bool:
+        """True once the service's drain has begun."""
+        return self._service.draining
+
     def __call__(self, method: bytes, target: bytes) -> Refusal | None:
         service = self._service
         if method != b"POST" or not service.ready:
@@ -110,6 +115,7 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
     _close_after_shed = False
     _held: asyncio.TimerHandle | None = None
     _held_answer = b""
+    _refusal: tuple[int, str, list[tuple[bytes, bytes]]] = (503, "", [])
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._held is not None:
@@ -155,6 +161,12 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         answer, self._held_answer = self._held_answer, b""
         if self.transport.is_closing():
             return
+        shed = self.shed
+        if not self._close_after_shed and shed is not None and shed.draining:
+            # A drain began while the refusal was held: it closes its connection, or the
+            # client would send its next request into a listener about to close.
+            self._close_after_shed = True
+            answer = error_bytes(*self._refusal, close=True)
         self.transport.write(answer)
         self.flow.resume_reading()
         if self._close_after_shed:
@@ -209,6 +221,7 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         headers = [*self.server_state.default_headers]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         self._shedding = error_bytes(status, message, headers, close=not keep_alive)
+        self._refusal = (status, message, headers)
         return True
 
 

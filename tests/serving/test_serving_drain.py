@@ -7,9 +7,11 @@ to close, so that none sends a request on a connection the shutdown then closes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -100,25 +102,35 @@ async def _keep_alive_client(port: int, stop_at: float, record: _Client) -> None
             writer.close()
 
 
-def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: Server) -> None:
-    assert limited_server.proc is not None
-    records = [_Client() for _ in range(64)]
+def _sigterm_under_load(
+    server: Server,
+    clients: Sequence[Callable[..., Awaitable[None]]],
+    answers: Callable[[], int],
+) -> None:
+    """Run ``clients`` (each called with ``stop_at``, 30 s from now), SIGTERM the server
+    once ``answers()`` reaches 200, and wait for every client to finish."""
 
     async def main() -> None:
         stop_at = time.monotonic() + 30
-        tasks = [
-            asyncio.ensure_future(_keep_alive_client(limited_server.port, stop_at, r))
-            for r in records
-        ]
+        tasks = [asyncio.ensure_future(client(stop_at=stop_at)) for client in clients]
         for _ in range(1000):  # bounded wait for the load to be under way
-            if sum(len(r.answers) for r in records) >= 200:
+            if answers() >= 200:
                 break
             await asyncio.sleep(0.01)
-        assert limited_server.proc is not None
-        limited_server.proc.send_signal(signal.SIGTERM)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
+
+
+def test_keep_alive_clients_are_told_to_close_during_the_drain(limited_server: Server) -> None:
+    assert limited_server.proc is not None
+    records = [_Client() for _ in range(64)]
+    clients = [
+        functools.partial(_keep_alive_client, limited_server.port, record=r) for r in records
+    ]
+    _sigterm_under_load(limited_server, clients, lambda: sum(len(r.answers) for r in records))
     assert limited_server.proc.wait(timeout=30) == 0
     answers = [a for r in records for a in r.answers]
     drained = [closing for status, closing in answers if status == 503]
@@ -161,22 +173,10 @@ def test_connections_opened_as_the_listener_closes_get_an_answer_or_a_refusal(
 ) -> None:
     assert limited_server.proc is not None
     records = [_Fresh() for _ in range(32)]
-
-    async def main() -> None:
-        stop_at = time.monotonic() + 30
-        tasks = [
-            asyncio.ensure_future(_fresh_connections_client(limited_server.port, stop_at, r))
-            for r in records
-        ]
-        for _ in range(1000):  # bounded wait for the load to be under way
-            if sum(len(r.answered) for r in records) >= 200:
-                break
-            await asyncio.sleep(0.01)
-        assert limited_server.proc is not None
-        limited_server.proc.send_signal(signal.SIGTERM)
-        await asyncio.gather(*tasks)
-
-    asyncio.run(main())
+    clients = [
+        functools.partial(_fresh_connections_client, limited_server.port, record=r) for r in records
+    ]
+    _sigterm_under_load(limited_server, clients, lambda: sum(len(r.answered) for r in records))
     assert limited_server.proc.wait(timeout=30) == 0
     answered = [status for r in records for status in r.answered]
     assert 503 in answered, "no request met the drain"
