@@ -30,7 +30,7 @@ from serving.metrics import UNKNOWN_MODEL
 from serving.model import Model, PreparedItem, join_predictions, split_item
 from serving.protocol import Decoded, Prediction, encode_mlflow_response, encode_v2_response
 from serving.tracing import trace_id_of
-from serving.written import CLIENT_CLOSED, Recorded
+from serving.written import CLIENT_CLOSED, Recorded, retire
 
 if TYPE_CHECKING:
     from serving.service import ServiceState
@@ -129,11 +129,7 @@ async def submit(
             raise _ClientGone() from None
         raise
     finally:
-        if watcher.done():
-            if not watcher.cancelled():
-                watcher.exception()  # retrieved: a failing receive is not worth a log line
-        else:
-            watcher.cancel()
+        retire(watcher)
 
 
 async def _decode(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -56,11 +57,17 @@ async def write_answer(
         await send({"type": "http.response.body", "body": b""})
         return True
     finally:
-        if watcher.done():
-            if not watcher.cancelled():
-                watcher.exception()  # retrieved: a failing receive is not worth a log line
-        else:
-            watcher.cancel()
+        retire(watcher)
+
+
+def retire(watcher: asyncio.Task[Any]) -> None:
+    """Stop a disconnect watcher: cancel it if it still waits, else retrieve its outcome
+    (a failing receive is not worth a log line)."""
+    if watcher.done():
+        if not watcher.cancelled():
+            watcher.exception()
+    else:
+        watcher.cancel()
 
 
 class Recorded(Response):

@@ -8,8 +8,9 @@ loop and the server is always stopped.
 
 from __future__ import annotations
 
-import socket
+import os
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,15 +18,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.drill.processes import free_port
 from tests.binaries import binary
+
+__all__ = ["Prometheus", "free_port", "run_report", "serving"]
 
 READY_TIMEOUT_S = 30.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def run_report(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module args`` in ``cwd`` as an operator would (no Pulumi variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @dataclass

@@ -13,9 +13,7 @@ metrics and the DCGM exporter would have reported for three workloads in ``ml-se
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 
 from infra import prices
 from infra.config import stack_settings
-from tests.infra.prometheus_server import Prometheus, free_port, serving
+from tests.infra.prometheus_server import Prometheus, free_port, run_report, serving
 
 pytestmark = pytest.mark.integration
 
@@ -119,15 +117,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
 
 
 def report(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    return subprocess.run(
-        [sys.executable, "-m", "infra.rightsizing", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_report("infra.rightsizing", *args, cwd=ROOT)
 
 
 def _json(prometheus: Prometheus, *extra: str) -> dict[str, dict[str, object]]:

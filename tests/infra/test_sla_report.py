@@ -13,17 +13,15 @@ a file), waits for ``/-/ready`` in a bounded loop and always stops it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.infra.prometheus_server import Prometheus, free_port, serving
+from tests.infra.prometheus_server import Prometheus, free_port, run_report, serving
 
 pytestmark = pytest.mark.integration
 
@@ -79,15 +77,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
 
 
 def report(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    return subprocess.run(
-        [sys.executable, "-m", "infra.sla_report", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_report("infra.sla_report", *args, cwd=cwd)
 
 
 def test_json_report_measures_each_model(prometheus: Prometheus) -> None:

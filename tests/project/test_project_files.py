@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -40,3 +41,12 @@ def test_image_lock_holds_every_service_pin_with_hashes() -> None:
     assert all("--hash=sha256:" in entry for entry in entries)
     dockerfile = (ROOT / "serving" / "Dockerfile").read_text()
     assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile
+
+
+def test_image_lock_continues_every_pin_onto_its_hashes() -> None:
+    """pip reads a pin and its hashes as one logical line: a pin without its trailing
+    backslash leaves the hashes as lines of their own, which pip refuses."""
+    lines = (ROOT / "serving" / "requirements.lock").read_text().splitlines()
+    for number, (line, following) in enumerate(itertools.pairwise(lines), 1):
+        if following.lstrip().startswith("--hash="):
+            assert line.endswith(" \\"), f"requirements.lock:{number}: {line!r} does not continue"

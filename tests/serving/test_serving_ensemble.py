@@ -36,8 +36,9 @@ def ensemble_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("ensemble", artifact_location=(root / "a").as_uri())
-    previous_uri = mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # an earlier test may have pointed the registry elsewhere
     frame = synthetic_metrics(500, seed=4)
     x, target = frame[["cpu_util", "memory_util"]], frame["network_mbps"]
     labels = (target > target.median()).astype("int64")
@@ -57,7 +58,8 @@ def ensemble_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
                     )
                 client.set_model_version_tag(name, str(depth), "val_score", SCORES[depth])
     finally:
-        mlflow.set_tracking_uri(previous_uri)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
     args: list[str] = []
     for name, short in (("trees", "t"), ("labels", "l")):
         for v in (1, 2, 3):
