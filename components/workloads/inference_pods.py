@@ -7,6 +7,7 @@ Every value the service runs with is a flag here, and the numbers that depend on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,7 +78,27 @@ def command(args: InferenceServiceArgs, colour: Colour) -> list[str]:
         *("--drain-timeout-s", str(DRAIN_TIMEOUT_S)),
         *("--max-body-bytes", str(MAX_BODY_BYTES)),
     ]
+    processes = predict_processes(args)
+    if processes:
+        line += ["--predict-processes", str(processes)]
     return line
+
+
+def _cores(quantity: str) -> int:
+    """A CPU quantity (``4``, ``2.5``, ``1500m``) rounded up to whole cores."""
+    millicores = float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+    return max(1, math.ceil(millicores / 1000))
+
+
+def predict_processes(args: InferenceServiceArgs) -> int:
+    """Predict processes per pod (``--predict-processes``): 1 on a GPU (more would only
+    copy the model onto it); the CPU limit in whole cores otherwise, so predict uses
+    every core the pod may; 0, predict in the service's own process, without a CPU limit
+    (the pod's cores are then unknown, and every process loads its own model)."""
+    if args.placement == "gpu":
+        return 1
+    limit = args.resources.cpu_limit
+    return _cores(limit) if limit is not None else 0
 
 
 def mlflow_secret_name(service: str) -> str:

@@ -85,6 +85,8 @@ def test_dev_runs_the_demo_detector_on_the_spot_pool(dev) -> None:
     assert command[:3] == ["python", "-m", "serving"]
     assert flag(command, "--model") == "anomaly-detector=models:/anomaly-detector@champion"
     assert "nvidia.com/gpu" not in container(deployment)["resources"]["limits"]
+    # No CPU limit: the pod's cores are unknown, so predict stays in the service's process.
+    assert "--predict-processes" not in command
 
 
 def test_prod_runs_a_gpu_placed_service_by_version(prod) -> None:
@@ -96,6 +98,8 @@ def test_prod_runs_a_gpu_placed_service_by_version(prod) -> None:
         assert flag(container(deployment)["command"], "--model") == (
             "anomaly-detector=models:/anomaly-detector/2"
         )
+        # One predict process on a GPU, whatever the CPU limit (4).
+        assert flag(container(deployment)["command"], "--predict-processes") == "1"
 
 
 def test_the_image_is_pinned_by_digest_or_built_into_an_immutable_scanned_repository(

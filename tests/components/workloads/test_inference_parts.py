@@ -22,11 +22,13 @@ from components.workloads.inference_args import (
     InferenceServiceArgs,
     JwtAuth,
     Release,
+    Resources,
     Rollout,
     route_timeout_ms,
     termination_grace_s,
     validate_inference_service_args,
 )
+from components.workloads.inference_pods import predict_processes
 from tests.components.layout import values_problems
 from tests.components.support import one, plan
 from tests.components.workloads import inference_layout as documented
@@ -131,3 +133,19 @@ def test_without_a_bucket_the_role_has_no_s3_access_and_with_one_it_reads_only()
     for action in ('"s3:ListBucket"', '"s3:GetObject"', '"kms:Decrypt"'):
         assert action in document
     assert "s3:PutObject" not in document and '"*"' not in document
+
+
+@pytest.mark.parametrize(
+    ("placement", "limit", "expected"),
+    [("spot", "4", 4), ("system", "1500m", 2), ("spot", "2.5", 3), ("spot", None, 0)],
+)
+def test_predict_processes_follow_the_cpu_limit(
+    placement: str, limit: str | None, expected: int
+) -> None:
+    args = replace(
+        ARGS,
+        placement=placement,  # type: ignore[arg-type]
+        resources=Resources(cpu="500m", cpu_limit=limit),
+    )
+    assert predict_processes(args) == expected
+    assert predict_processes(replace(args, placement="gpu", resources=Resources(gpu=1))) == 1
