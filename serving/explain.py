@@ -12,8 +12,9 @@ SHAP runs in a predict thread of its own batcher (``ServiceState.explainers``): 
 event loop never computes it, and at most ``--max-explain-rows`` rows per request are
 explained (413 above). ``shap.TreeExplainer`` is built once per model, on its first
 explain request, off the loop. Explanations need the optional ``explain`` extra
-(``pip install 'mlplatform[explain]'``): without ``shap`` the route answers 501; a model
-TreeSHAP cannot explain (not a tree ensemble, a pipeline in front of one) answers 400.
+(``pip install 'mlplatform[explain]'``; the service image has it): without ``shap`` the
+route answers 501; a model TreeSHAP cannot explain (not a tree ensemble, a pipeline in
+front of one) answers 400.
 """
 
 from __future__ import annotations

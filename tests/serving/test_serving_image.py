@@ -31,11 +31,12 @@ def _requirements(lines: list[str]) -> dict[str, str]:
     return pins
 
 
-def test_requirements_match_pyproject_serving_extra() -> None:
+def test_requirements_match_pyproject_serving_and_explain_extras() -> None:
+    """The image serves with explanations: its pins are the two extras', exactly."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extra = pyproject["project"]["optional-dependencies"]["serving"]
+    extras = pyproject["project"]["optional-dependencies"]
     image = (ROOT / "serving" / "requirements.txt").read_text().splitlines()
-    assert _requirements(image) == _requirements(extra)
+    assert _requirements(image) == _requirements([*extras["serving"], *extras["explain"]])
 
 
 def test_dockerfile_passes_hadolint() -> None:
