@@ -20,6 +20,7 @@ front of one) answers 400.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from serving.settings import Settings
 
 SHAP_PREFIX = "shap_"
+log = logging.getLogger("serving")
 
 
 def _rows_of(item: PreparedItem) -> int:
@@ -60,6 +62,12 @@ class Explainer:
                 self._refusal = HttpError(
                     501, "explanations need the explain extra: pip install 'mlplatform[explain]'"
                 )
+                return
+            except Exception as exc:  # installed but broken (e.g. numba with no cache dir)
+                log.error(
+                    "shap cannot be imported", extra={"error": f"{type(exc).__name__}: {exc}"}
+                )
+                self._refusal = HttpError(501, "explanations are unavailable: see the log")
                 return
             pyfunc = getattr(self.model, "pyfunc", None)
             raw = pyfunc.get_raw_model() if pyfunc is not None else self.model

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -124,3 +125,18 @@ def test_without_the_explain_extra_the_route_says_how_to_get_it(
 def test_unserved_model_is_404(main_server: Server) -> None:
     answer = httpx.post(f"{main_server.url}/v2/models/ghost/explain", json=_body(1), timeout=60)
     assert answer.status_code == 404
+
+
+def test_a_broken_shap_install_is_a_501_and_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "shap.py").write_text("raise RuntimeError('no locator available')\n")
+    monkeypatch.delitem(sys.modules, "shap", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(HttpError) as refused:
+        asyncio.run(Explainer(_model(object())).ready())
+    assert (refused.value.status, refused.value.message) == (
+        501,
+        "explanations are unavailable: see the log",
+    )
+    assert any("no locator available" in str(r.__dict__.get("error")) for r in caplog.records)
