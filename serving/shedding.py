@@ -116,6 +116,7 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
     _held: asyncio.TimerHandle | None = None
     _held_answer = b""
     _refusal: tuple[int, str, list[tuple[bytes, bytes]]] = (503, "", [])
+    _answer_closes = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._held is not None:
@@ -162,10 +163,12 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         if self.transport.is_closing():
             return
         shed = self.shed
-        if not self._close_after_shed and shed is not None and shed.draining:
-            # A drain began while the refusal was held: it closes its connection, or the
-            # client would send its next request into a listener about to close.
+        if shed is not None and shed.draining:
             self._close_after_shed = True
+        if self._close_after_shed and not self._answer_closes:
+            # A drain or the shutdown began while the refusal was held: the answer says
+            # it closes its connection, or the client would send its next request into a
+            # connection about to close and get a reset.
             answer = error_bytes(*self._refusal, close=True)
         self.transport.write(answer)
         self.flow.resume_reading()
@@ -222,6 +225,7 @@ class SheddingProtocol(GuardedHttpToolsProtocol):
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         self._shedding = error_bytes(status, message, headers, close=not keep_alive)
         self._refusal = (status, message, headers)
+        self._answer_closes = not keep_alive
         return True
 
 

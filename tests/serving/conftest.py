@@ -143,7 +143,9 @@ def servers(
     logs = tmp_path_factory.mktemp("server-logs")
     env = {
         **os.environ,
+        # mlflow.set_*_uri also export these: an earlier test's registry must not leak in.
         "MLFLOW_TRACKING_URI": registry.tracking_uri,
+        "MLFLOW_REGISTRY_URI": registry.tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "SERVING_MODELS": f"anomaly={registry.model_uri}",
     }

@@ -29,6 +29,7 @@ def drift_server(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": registry.tracking_uri,
+        "MLFLOW_REGISTRY_URI": registry.tracking_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "SERVING_MODELS": f"anomaly={registry.model_uri}",
     }

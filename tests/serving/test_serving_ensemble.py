@@ -67,7 +67,9 @@ def ensemble_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     args += ["--ensemble", "avg=mean:t1,t2,t3", "--ensemble", "mid=median:t1,t2,t3"]
     args += ["--ensemble", "w=weighted:t1,t2,t3;weights=tag:val_score"]
     args += ["--ensemble", "fixed=weighted:t1,t2;weights=3,1", "--ensemble", "v=vote:l1,l2,l3"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # mlflow.set_*_uri also export MLFLOW_*_URI: name both, or an earlier test's leak in.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     env.pop("SERVING_MODELS", None)
     server = Server("ensemble", args, env, root / "server.log")
