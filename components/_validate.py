@@ -9,11 +9,16 @@ caller that knows the value is secret can leave it out before formatting
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
+
+#: A five-field cron expression (minute, hour, day, month, weekday), as CronJob and
+#: Velero schedules take it; the fields themselves are the scheduler's to check.
+CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 
 class _NoValue:

@@ -39,7 +39,7 @@ from components._k8s import (
 )
 from components._s3 import BucketSpec, customer_key, data_bucket
 from components._tokens import depends_on_of, type_token
-from components._validate import Problem, raise_for
+from components._validate import CRON, Problem, raise_for
 from components.foundation.irsa import ServiceAccountRole, ServiceAccountRoleArgs
 from components.services.backups_iam import PREFIX, VAULT_SNAPSHOT_PREFIX, velero_policy
 
@@ -53,7 +53,6 @@ RELEASE = "velero"
 STATEFUL_NAMESPACES = ("vault", "monitoring", "mlflow", "ml-serving")
 # Velero's images run as the distroless "nonroot" user.
 VELERO_UID = 65532
-_CRON = re.compile(r"^(\S+\s+){4}\S+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -87,7 +86,7 @@ class BackupsArgs:
 def validate_backups_args(args: BackupsArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
     problems: list[Problem] = []
-    if not _CRON.match(args.schedule.strip()):
+    if not CRON.match(args.schedule.strip()):
         problems.append(
             Problem(
                 "schedule", "must be a five-field cron expression like '0 3 * * *'", args.schedule

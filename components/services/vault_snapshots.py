@@ -24,7 +24,6 @@ endpoints, whose addresses no policy can name).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,7 +34,7 @@ import pulumi_kubernetes as k8s
 from components._aws import account_context
 from components._k8s import restricted_container_security_context, system_placement
 from components._tokens import type_token
-from components._validate import Problem, raise_for
+from components._validate import CRON, Problem, raise_for
 from components.foundation.irsa import ROLE_ARN_ANNOTATION, inline_policy_role
 from components.services.backups_iam import VAULT_SNAPSHOT_PREFIX, snapshot_writer_policy
 from components.services.vault_access import NAMESPACE, PORT, RELEASE, SNAPSHOT
@@ -56,7 +55,6 @@ SNAPSHOT_FILE = f"{SNAPSHOT_DIR}/vault.snap"
 # The Vault image's "vault" user and group (the chart runs the server as the same).
 VAULT_UID, VAULT_GID = 100, 1000
 TOKEN_TTL_S = 600
-_CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
 SNAPSHOT_SCRIPT = f"""set -eu
 VAULT_TOKEN="$(vault write -field=token auth/kubernetes/login role={SNAPSHOT.name} \\
@@ -103,7 +101,7 @@ class VaultSnapshotsArgs:
 def validate_vault_snapshots_args(args: VaultSnapshotsArgs) -> list[Problem]:
     """Return every problem with ``args`` (empty when valid)."""
     problems: list[Problem] = []
-    if not _CRON.match(args.schedule.strip()):
+    if not CRON.match(args.schedule.strip()):
         problems.append(
             Problem(
                 "schedule", "must be a five-field cron expression like '0 * * * *'", args.schedule
